@@ -1,0 +1,230 @@
+"""Per-base read depth and the case study's coverage buckets.
+
+The case study ran ``samtools depth`` (without ``-a``, so only covered bases are listed) and counted
+bases with depth 1-7 ("low"), 8-20 ("medium") and >20 ("high"). :func:`contig_depth` computes the same
+depth as ``samtools depth`` with its defaults (reads flagged unmapped, secondary, QC-fail or duplicate
+are skipped; deletions and reference skips are not counted; overlapping mates count twice), but from
+each read's aligned blocks with a difference array instead of a pileup, so its cost grows with the
+number of reads, not with read length x depth: long RNA reads and deep genes stay cheap.
+Contigs are processed in parallel worker processes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import pysam
+from tqdm.auto import tqdm
+
+from . import InputError
+from .checks import bam_contigs, require_bam
+from .fileio import atomic_output
+
+log = logging.getLogger(__name__)
+
+#: the case study's buckets: name, lowest depth, highest depth (None = no upper bound)
+BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("Low Coverage (1-7)", 1, 7),
+    ("Medium Coverage (8-20)", 8, 20),
+    ("High Coverage (>20)", 21, None),
+)
+
+#: samtools depth's default exclusion: UNMAP, SECONDARY, QCFAIL, DUP
+SAMTOOLS_DEPTH_EXCLUDE = 0x4 | 0x100 | 0x200 | 0x400
+
+
+@dataclass(frozen=True)
+class DepthConfig:
+    min_mapq: int = 0
+    exclude_flags: int = SAMTOOLS_DEPTH_EXCLUDE
+    #: depth along the contig is averaged over windows of this size for plots
+    bin_size: int = 10_000
+    threads: int = 2
+
+
+def contig_depth(bam_path: str | os.PathLike, contig: str, config: DepthConfig = DepthConfig(),
+                 start: int = 0, end: int | None = None) -> np.ndarray:
+    """Depth at every base of ``contig[start:end]`` (0-based, half-open; default the whole contig)."""
+    with pysam.AlignmentFile(str(bam_path), "rb") as bam:
+        try:
+            length = bam.get_reference_length(contig)
+        except KeyError:
+            raise InputError(f"contig {contig} is not in {bam_path}") from None
+        end = length if end is None else min(end, length)
+        if not 0 <= start < end:
+            raise InputError(f"empty region {contig}:{start + 1}-{end} for {bam_path}")
+        starts: list[int] = []
+        ends: list[int] = []
+        for read in bam.fetch(contig, start, end):
+            if read.flag & config.exclude_flags or read.mapping_quality < config.min_mapq:
+                continue
+            for block_start, block_end in read.get_blocks():
+                starts.append(block_start)
+                ends.append(block_end)
+    span = end - start
+    # blocks reaching outside the region are clipped to it
+    first = np.clip(np.asarray(starts, dtype=np.int64) - start, 0, span)
+    last = np.clip(np.asarray(ends, dtype=np.int64) - start, 0, span)
+    delta = np.bincount(first, minlength=span + 1).astype(np.int32)
+    delta -= np.bincount(last, minlength=span + 1).astype(np.int32)
+    return np.cumsum(delta[:span], dtype=np.int32)
+
+
+def depth_histogram(depth: np.ndarray) -> np.ndarray:
+    """``h[d]`` = number of bases with depth ``d``."""
+    return np.bincount(depth)
+
+
+def bin_means(depth: np.ndarray, bin_size: int) -> np.ndarray:
+    n_full = len(depth) // bin_size
+    means = depth[: n_full * bin_size].reshape(n_full, bin_size).mean(axis=1) if n_full else np.empty(0)
+    if len(depth) % bin_size:
+        means = np.append(means, depth[n_full * bin_size:].mean())
+    return means
+
+
+def _contig_summary(args) -> tuple[str, np.ndarray, np.ndarray]:
+    bam_path, contig, config = args
+    depth = contig_depth(bam_path, contig, config)
+    return contig, depth_histogram(depth), bin_means(depth, config.bin_size)
+
+
+@dataclass
+class DepthSummary:
+    """Depth histogram per contig (long table: contig, depth, bases) and windowed mean depth."""
+
+    histogram: pd.DataFrame
+    bins: pd.DataFrame
+
+    def buckets(self) -> pd.Series:
+        return bucket_counts(self.histogram)
+
+    def covered_bases(self) -> int:
+        return int(self.histogram.loc[self.histogram.depth > 0, "bases"].sum())
+
+
+def bucket_counts(histogram: pd.DataFrame) -> pd.Series:
+    """Bases per case-study bucket from a (depth, bases) histogram; depth 0 is not counted."""
+    out = {}
+    for name, low, high in BUCKETS:
+        mask = histogram.depth >= low
+        if high is not None:
+            mask &= histogram.depth <= high
+        out[name] = int(histogram.loc[mask, "bases"].sum())
+    return pd.Series(out, dtype="int64")
+
+
+def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = None,
+                  config: DepthConfig = DepthConfig(), out_prefix: str | os.PathLike | None = None,
+                  ) -> DepthSummary:
+    """Depth histogram and windowed means of ``bam_path`` over ``contigs`` (default: all).
+
+    With ``out_prefix``, writes ``PREFIX.histogram.tsv`` and ``PREFIX.bins.tsv``.
+    """
+    bam_path = require_bam(bam_path)
+    available = bam_contigs(bam_path)
+    contigs = list(available) if contigs is None else list(contigs)
+    unknown = [c for c in contigs if c not in available]
+    if unknown:
+        raise InputError(f"contig(s) {', '.join(unknown)} not in {bam_path} (it has {', '.join(list(available)[:8])}...)")
+    jobs = [(str(bam_path), c, config) for c in contigs]
+    histograms, bins = [], []
+    progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" contigs", disable=None)
+    with ProcessPoolExecutor(max(1, min(config.threads, len(jobs)))) as pool:
+        for contig, hist, means in pool.map(_contig_summary, jobs):
+            nonzero = np.flatnonzero(hist)
+            histograms.append(pd.DataFrame({"contig": contig, "depth": nonzero, "bases": hist[nonzero]}))
+            bins.append(pd.DataFrame({"contig": contig, "start": np.arange(len(means)) * config.bin_size,
+                                      "mean_depth": means}))
+            progress.update()
+    progress.close()
+    summary = DepthSummary(pd.concat(histograms, ignore_index=True), pd.concat(bins, ignore_index=True))
+    if out_prefix is not None:
+        for name, frame in (("histogram", summary.histogram), ("bins", summary.bins)):
+            with atomic_output(f"{out_prefix}.{name}.tsv") as tmp:
+                frame.to_csv(tmp, sep="\t", index=False)
+    return summary
+
+
+def read_depth_summary(out_prefix: str | os.PathLike) -> DepthSummary:
+    return DepthSummary(pd.read_csv(f"{out_prefix}.histogram.tsv", sep="\t"),
+                        pd.read_csv(f"{out_prefix}.bins.tsv", sep="\t"))
+
+
+def _runs(mask: np.ndarray) -> Iterable[tuple[int, int]]:
+    """Half-open (start, end) intervals where ``mask`` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+    return zip(edges[::2].tolist(), edges[1::2].tolist())
+
+
+def write_bucket_beds(bam_path: str | os.PathLike, contig: str, out_dir: str | os.PathLike,
+                      config: DepthConfig = DepthConfig()) -> dict[str, Path]:
+    """One BED per coverage bucket of ``contig`` (for stratified benchmarking), keyed by bucket name."""
+    depth = contig_depth(require_bam(bam_path), contig, config)
+    out_dir = Path(out_dir)
+    paths = {}
+    for name, low, high in BUCKETS:
+        mask = depth >= low
+        if high is not None:
+            mask &= depth <= high
+        slug = name.split(" (")[0].split()[0].lower()
+        path = out_dir / f"{Path(bam_path).name.removesuffix('.bam')}.{contig}.depth_{slug}.bed"
+        with atomic_output(path) as tmp, open(tmp, "w") as handle:
+            for start, end in _runs(mask):
+                handle.write(f"{contig}\t{start}\t{end}\n")
+        paths[name] = path
+    return paths
+
+
+#: the case study's table (bases per bucket, from samtools depth on its files)
+CASE_STUDY_BUCKETS = pd.DataFrame(
+    [[459_658, 4_355_513, 220_221_898], [117_313_191, 106_047_660, 1_170_103],
+     [478_281_601, 137_024_743, 95_840_555]],
+    index=pd.Index(["Original", "Downsampled", "RNA Training"], name="Dataset"),
+    columns=[name for name, _, _ in BUCKETS],
+)
+
+
+def coverage_stage(layout, config: DepthConfig = DepthConfig(), force: bool = False,
+                   downsample_fraction: float = 0.5, rna_preset: str = "ccs") -> dict[str, DepthSummary]:
+    """Depth summaries of the case study's three datasets: Original (chr1 DNA), Downsampled, RNA Training.
+
+    Depth summaries are written to ``<profile>/coverage/`` with a stage manifest, so a re-run with the
+    same inputs only reads them back.
+    """
+    from .manifest import run_stage
+
+    datasets = {
+        "Original": (layout.dna_test_bam(1.0), [layout.test_contig]),
+        "Downsampled": (layout.dna_test_bam(downsample_fraction), [layout.test_contig]),
+        "RNA Training": (layout.rna_bam(rna_preset), None),
+    }
+    out_dir = layout.stage("coverage")
+    rows = {}
+    for name, (bam, contigs) in datasets.items():
+        prefix = out_dir / name.lower().replace(" ", "_")
+        outputs = [Path(f"{prefix}.histogram.tsv"), Path(f"{prefix}.bins.tsv")]
+        run_stage(out_dir, f"depth_{prefix.name}", inputs=[bam], params={"config": config, "contigs": contigs},
+                  outputs=outputs, force=force,
+                  work=lambda bam=bam, contigs=contigs, prefix=prefix: {
+                      "covered_bases": depth_summary(bam, contigs, config, prefix).covered_bases()})
+        rows[name] = read_depth_summary(prefix)
+    return rows
+
+
+def bucket_table(summaries: dict[str, DepthSummary]) -> pd.DataFrame:
+    """The case study's coverage table: bases per bucket, one row per dataset."""
+    table = pd.DataFrame({name: summary.buckets() for name, summary in summaries.items()}).T
+    table.index.name = "Dataset"
+    return table
+
+
+def bucket_fractions(table: pd.DataFrame) -> pd.DataFrame:
+    """Each row of a bucket table as fractions of its covered bases."""
+    return table.div(table.sum(axis=1), axis=0)

@@ -1,0 +1,116 @@
+"""Figures the notebooks show. Each function draws on a matplotlib Axes (made if not given) and
+returns it, so notebooks stay one line per figure."""
+from __future__ import annotations
+
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pysam
+
+from .coverage import BUCKETS, DepthSummary, contig_depth
+
+DATASET_COLOURS = {"Original": "#1f77b4", "Downsampled": "#ff7f0e", "RNA Training": "#2ca02c"}
+
+
+def _axes(ax, figsize=(8, 3.5)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def depth_distributions(summaries: dict[str, DepthSummary], ax=None, max_depth: int = 200):
+    """Fraction of covered bases at each depth, one line per dataset, with the bucket edges."""
+    ax = _axes(ax)
+    for name, summary in summaries.items():
+        hist = summary.histogram.groupby("depth")["bases"].sum()
+        hist = hist[hist.index > 0]
+        fraction = hist / hist.sum()
+        clipped = fraction[fraction.index <= max_depth]
+        ax.plot(clipped.index, clipped.values, label=name, color=DATASET_COLOURS.get(name))
+    for _, low, _ in BUCKETS[1:]:
+        ax.axvline(low - 0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("read depth (log scale)")
+    ax.set_ylabel("fraction of covered bases")
+    ax.legend(frameon=False)
+    return ax
+
+
+def coverage_along_contig(tracks: dict[str, DepthSummary], contig: str, ax=None):
+    """Mean depth in windows along ``contig`` for each track (log scale: RNA spans orders of magnitude)."""
+    ax = _axes(ax, figsize=(10, 3.5))
+    for name, summary in tracks.items():
+        bins = summary.bins[summary.bins.contig == contig]
+        ax.step(bins.start / 1e6, bins.mean_depth + 0.1, where="post", label=name, color=DATASET_COLOURS.get(name))
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{contig} position (Mb)")
+    ax.set_ylabel("mean depth + 0.1")
+    ax.legend(frameon=False)
+    return ax
+
+
+def _bed_intervals(path: str | os.PathLike, contig: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    out = []
+    with open(path) as handle:
+        for line in handle:
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if fields[0] == contig and int(fields[2]) > start and int(fields[1]) < end:
+                out.append((int(fields[1]), int(fields[2]), fields[3] if len(fields) > 3 else ""))
+    return out
+
+
+def region_view(contig: str, start: int, end: int, bams: dict[str, str | os.PathLike],
+                truth_vcf: str | os.PathLike, confident_bed: str | os.PathLike | None = None,
+                genes_bed: str | os.PathLike | None = None, figsize=(10, 5)):
+    """Depth of each BAM over a region, with truth SNPs/indels, confident regions and gene models."""
+    fig, axes = plt.subplots(len(bams) + 1, 1, figsize=figsize, sharex=True,
+                             gridspec_kw={"height_ratios": [3] * len(bams) + [1.4]})
+    positions = np.arange(start, end) / 1e3
+    for ax, (name, bam) in zip(axes, bams.items()):
+        depth = contig_depth(bam, contig, start=start, end=end)
+        ax.fill_between(positions, depth, step="mid", color=DATASET_COLOURS.get(name, "#555555"), alpha=0.8)
+        ax.set_ylabel(f"{name}\ndepth", fontsize=9)
+    track = axes[-1]
+    if confident_bed is not None:
+        for s, e, _ in _bed_intervals(confident_bed, contig, start, end):
+            track.axvspan(max(s, start) / 1e3, min(e, end) / 1e3, ymin=0.7, ymax=0.95, color="#cfe8cf", lw=0)
+    with pysam.VariantFile(str(truth_vcf)) as vcf:
+        for rec in vcf.fetch(contig, start, end):
+            is_snp = all(len(a) == 1 for a in rec.alleles)
+            track.plot([rec.pos / 1e3] * 2, [0.4, 0.65], color="#d62728" if is_snp else "#9467bd", lw=1)
+    if genes_bed is not None:
+        for s, e, name in _bed_intervals(genes_bed, contig, start, end):
+            track.plot([max(s, start) / 1e3, min(e, end) / 1e3], [0.15, 0.15], color="black", lw=3)
+    track.set_ylim(0, 1)
+    track.set_yticks([0.15, 0.52, 0.82], ["genes", "truth\n(red SNP,\npurple indel)", "confident"], fontsize=8)
+    track.set_xlabel(f"{contig} position (kb)")
+    fig.tight_layout()
+    return fig
+
+
+def bucket_bars(ours: pd.DataFrame, theirs: pd.DataFrame, ax=None):
+    """Fractions of covered bases per bucket, ours beside the case study's, per dataset."""
+    ax = _axes(ax, figsize=(9, 3.5))
+    ours_f = ours.div(ours.sum(axis=1), axis=0)
+    theirs_f = theirs.div(theirs.sum(axis=1), axis=0)
+    datasets = list(ours_f.index)
+    width = 0.38
+    x = np.arange(len(datasets))
+    bottom_o = np.zeros(len(datasets))
+    bottom_t = np.zeros(len(datasets))
+    colours = ["#d9d9d9", "#9ecae1", "#3182bd"]
+    for colour, bucket in zip(colours, ours_f.columns):
+        ax.bar(x - width / 2 - 0.01, ours_f[bucket].values, width, bottom=bottom_o, color=colour,
+               label=bucket, edgecolor="black", lw=0.5)
+        ax.bar(x + width / 2 + 0.01, theirs_f.loc[datasets, bucket].values, width, bottom=bottom_t,
+               color=colour, edgecolor="black", lw=0.5, hatch="//")
+        bottom_o += ours_f[bucket].values
+        bottom_t += theirs_f.loc[datasets, bucket].values
+    ax.set_xticks(x, [f"{d}\nlowcov | case study" for d in datasets])
+    ax.set_ylabel("fraction of covered bases")
+    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    return ax
