@@ -59,3 +59,62 @@ def write_pairs(path1: Path, path2: Path, genome: dict[str, str], n_pairs: int, 
             quals = "I" * read_length
             r1.write(f"@p{i}\n{fragment[:read_length]}\n+\n{quals}\n")
             r2.write(f"@p{i}\n{reverse_complement(fragment)[:read_length]}\n+\n{quals}\n")
+
+
+def apply_variants(seq: str, variants: list[tuple[int, str, str]]) -> str:
+    """Apply (0-based start, ref, alt) edits, right to left so earlier offsets stay valid."""
+    for start, ref, alt in sorted(variants, reverse=True):
+        assert seq[start:start + len(ref)] == ref, (start, ref)
+        seq = seq[:start] + alt + seq[start + len(ref):]
+    return seq
+
+
+def write_truth_vcf(path: Path, contigs: dict[str, str], records: list[tuple[str, int, str, str, str]],
+                    sample: str = "S1") -> Path:
+    """records: (contig, 1-based pos, ref, alt, GT like '0|1'); written bgzipped and tabix-indexed."""
+    plain = path.with_suffix("")
+    with open(plain, "w") as handle:
+        handle.write("##fileformat=VCFv4.2\n")
+        for name, seq in contigs.items():
+            handle.write(f"##contig=<ID={name},length={len(seq)}>\n")
+        handle.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
+        handle.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sample}\n")
+        for contig, pos, ref, alt, gt in sorted(records, key=lambda r: (list(contigs).index(r[0]), r[1])):
+            handle.write(f"{contig}\t{pos}\t.\t{ref}\t{alt}\t50\tPASS\t.\tGT\t{gt}\n")
+    pysam.tabix_index(str(plain), preset="vcf", force=True)
+    return Path(str(plain) + ".gz")
+
+
+@pytest.fixture
+def diploid_sample(tmp_path, rng):
+    """A 20 kb chr1 with a het SNP, a hom SNP, a het 3 bp deletion and a hom 2 bp insertion, 30x of
+    error-free read pairs drawn from both haplotypes, aligned; returns a dict of paths and the truth."""
+    from lowcov.align import align_reads
+
+    seq = random_sequence(rng, 20_000)
+    genome = {"chr1": seq}
+    fasta = write_fasta(tmp_path / "ref.fa", genome)
+    snp_het = (4999, seq[4999], "ACGT"[("ACGT".index(seq[4999]) + 1) % 4])
+    snp_hom = (7999, seq[7999], "ACGT"[("ACGT".index(seq[7999]) + 2) % 4])
+    deletion = (11999, seq[11999:12003], seq[11999])
+    insertion = (14999, seq[14999], seq[14999] + "GA")
+    hap1 = apply_variants(seq, [snp_het, snp_hom, insertion])
+    hap2 = apply_variants(seq, [snp_hom, deletion, insertion])
+    records = [("chr1", snp_het[0] + 1, snp_het[1], snp_het[2], "1|0"),
+               ("chr1", snp_hom[0] + 1, snp_hom[1], snp_hom[2], "1|1"),
+               ("chr1", deletion[0] + 1, deletion[1], deletion[2], "0|1"),
+               ("chr1", insertion[0] + 1, insertion[1], insertion[2], "1|1")]
+    truth = write_truth_vcf(tmp_path / "truth.vcf.gz", genome, records)
+    bed = tmp_path / "confident.bed"
+    bed.write_text("chr1\t100\t19900\n")
+    r1, r2 = tmp_path / "r1.fq.gz", tmp_path / "r2.fq.gz"
+    import gzip
+    with gzip.open(r1, "wt") as f1, gzip.open(r2, "wt") as f2:
+        for hap_index, hap in enumerate((hap1, hap2)):
+            tmp1, tmp2 = tmp_path / f"h{hap_index}_1.fq.gz", tmp_path / f"h{hap_index}_2.fq.gz"
+            write_pairs(tmp1, tmp2, {"chr1": hap}, 1500, rng)
+            for src, dst in ((tmp1, f1), (tmp2, f2)):
+                with gzip.open(src, "rt") as handle:
+                    dst.write(handle.read().replace("@p", f"@h{hap_index}p"))
+    bam = align_reads([r1, r2], fasta, tmp_path / "sample.bam", threads=1)
+    return {"fasta": fasta, "truth": truth, "bed": bed, "bam": bam, "records": records, "seq": seq}

@@ -1,0 +1,320 @@
+"""make_examples: candidates, pileup images and labels, sharded on disk.
+
+Like DeepVariant's ``make_examples``, in two modes:
+
+* ``training``: only candidates inside the confident regions, each labelled with its genotype class
+  (0 hom-ref, 1 het, 2 hom-alt) from the truth VCF: the number of truth haplotypes that carry the
+  candidate's allele once both are normalised by :mod:`lowcov.benchmark.normalize`. A candidate whose
+  allele is not in the truth is a false candidate (class 0). Examples are shuffled across shards with a
+  seed.
+* ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
+  genomic order.
+
+Multi-allelic sites get one example per alternate allele (DeepVariant also draws images for pairs of
+alleles; :mod:`lowcov.call` combines the per-allele predictions instead).
+
+Work is split into regions run on a process pool; each region walks partitions of
+``partition_size`` bases with at most ``max_reads_per_partition`` reads, as DeepVariant does.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pysam
+from tqdm.auto import tqdm
+
+from . import InputError
+from .benchmark.normalize import is_sequence_allele, normalize
+from .benchmark.regions import RegionSet
+from .candidates import Candidate, CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
+from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
+from .pileup import PileupConfig, draw, read_pixels
+from .reads import CODE_OF_BYTE, ReadFilter, fetch_laid_out
+from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
+
+log = logging.getLogger(__name__)
+
+MODES = ("training", "calling")
+
+
+@dataclass(frozen=True)
+class ExamplesConfig:
+    mode: str = "training"
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+    pileup: PileupConfig = field(default_factory=PileupConfig)
+    reads: ReadFilter = field(default_factory=ReadFilter)
+    partition_size: int = 1000
+    max_reads_per_partition: int = 1500
+    #: bases per process-pool task
+    region_size: int = 500_000
+    threads: int = 2
+    seed: int = 1
+    #: examples per output shard after shuffling (training mode)
+    examples_per_shard: int = 2000
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Region:
+    contig: str
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{self.contig}:{self.start + 1}-{self.end}"
+
+
+def parse_region(text: str, lengths: dict[str, int]) -> Region:
+    """``chr1`` or ``chr1:1,001-2,000`` (1-based, inclusive) -> Region."""
+    contig, _, span = text.replace(",", "").partition(":")
+    if contig not in lengths:
+        raise InputError(f"region {text}: contig {contig} is not in the reference "
+                         f"(it has {', '.join(list(lengths)[:8])})")
+    if not span:
+        return Region(contig, 0, lengths[contig])
+    first, _, last = span.partition("-")
+    start, end = int(first) - 1, min(int(last) if last else lengths[contig], lengths[contig])
+    if not 0 <= start < end:
+        raise InputError(f"region {text} is empty")
+    return Region(contig, start, end)
+
+
+def split_regions(regions: Sequence[Region], size: int) -> list[Region]:
+    return [Region(r.contig, s, min(s + size, r.end)) for r in regions for s in range(r.start, r.end, size)]
+
+
+def truth_genotypes(truth_vcf: str | os.PathLike, fetch, region: Region, margin: int = 200
+                    ) -> dict[tuple[int, str, str], int]:
+    """Normalised truth alleles near ``region`` -> number of haplotypes that carry each."""
+    copies: dict[tuple[int, str, str], int] = {}
+    with pysam.VariantFile(str(truth_vcf)) as vcf:
+        if region.contig not in vcf.header.contigs:
+            return copies
+        sample = next(iter(vcf.header.samples))
+        for rec in vcf.fetch(region.contig, max(0, region.start - margin), region.end + margin):
+            gt = rec.samples[sample].get("GT") or ()
+            for index, alt in enumerate(rec.alts or (), start=1):
+                n = sum(1 for g in gt if g == index)
+                if n and is_sequence_allele(alt):
+                    key = normalize(fetch, rec.chrom, rec.pos, rec.ref, alt).as_tuple()
+                    copies[key] = copies.get(key, 0) + n
+    return copies
+
+
+def _examples_for_partition(bam, fasta, region_contig: str, start: int, end: int, config: ExamplesConfig,
+                            rng: np.random.Generator, normaliser: IndelNormaliser):
+    pileup = config.pileup
+    half = pileup.half_width
+    reads = fetch_laid_out(bam, region_contig, start, end, half, config.reads, config.max_reads_per_partition, rng)
+    if not reads:
+        return []
+    indels = [read_indel_keys(r, normaliser, config.candidates.max_indel_length) for r in reads]
+    reference = fasta.fetch(region_contig, start, end)
+    candidates = find_candidates(reads, indels, region_contig, start, end, reference, config.candidates)
+    if not candidates:
+        return []
+    window_start = max(0, start - half)
+    window_seq = fasta.fetch(region_contig, window_start, end + half + 1)
+    window_codes = CODE_OF_BYTE[np.frombuffer(window_seq.encode(), dtype=np.uint8)]
+    window_codes[np.frombuffer(window_seq.upper().encode(), dtype=np.uint8) == ord("N")] = 5
+    pixels = [read_pixels(r, window_codes, window_start) for r in reads]
+    out = []
+    for cand in candidates:
+        centre = cand.anchor
+        covering = [i for i, r in enumerate(reads)
+                    if r.start <= centre < r.end and r.codes[centre - r.start] != 0]
+        covering.sort(key=lambda i: (reads[i].start, reads[i].name))
+        if len(covering) > pileup.max_reads:
+            pick = np.random.default_rng([config.seed, cand.pos]).choice(len(covering), pileup.max_reads,
+                                                                         replace=False)
+            covering = [covering[i] for i in sorted(pick)]
+        if cand.is_indel:
+            supports = [cand.key in indels[i] for i in covering]
+        else:
+            alt_code = CODE_OF_BYTE[ord(cand.alt)]
+            supports = [reads[i].codes[centre - reads[i].start] == alt_code for i in covering]
+        # reference codes for the image's columns (zeros past the contig ends)
+        ref_cols = np.zeros(pileup.width, dtype=np.uint8)
+        lo = centre - half
+        a, b = max(lo, window_start), min(centre + half + 1, window_start + len(window_codes))
+        ref_cols[a - lo:b - lo] = window_codes[a - window_start:b - window_start]
+        out.append((cand, draw(pileup, centre, ref_cols, [pixels[i] for i in covering], supports)))
+    return out
+
+
+def _run_region(task) -> dict:
+    """Worker: all examples of one region into one part file; returns its counts."""
+    bam_path, fasta_path, region, config, truth_vcf, confident_bed, part_path = task
+    rng = np.random.default_rng([config.seed, zlib.crc32(region.contig.encode()), region.start])
+    confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
+    images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
+    start_time = time.perf_counter()
+    n_candidates = 0
+    with pysam.AlignmentFile(str(bam_path)) as bam, pysam.FastaFile(str(fasta_path)) as fasta:
+        normaliser = IndelNormaliser(fasta.fetch, region.contig)
+        truth = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
+        for start in range(region.start, region.end, config.partition_size):
+            end = min(start + config.partition_size, region.end)
+            produced = _examples_for_partition(bam, fasta, region.contig, start, end, config, rng, normaliser)
+            n_candidates += len(produced)
+            if not produced:
+                continue
+            if config.mode == "training" and confident is not None:
+                starts = np.array([c.anchor for c, _ in produced], dtype=np.int64)
+                ends = np.array([c.anchor + len(c.ref) for c, _ in produced], dtype=np.int64)
+                inside = confident.covers(region.contig, starts, ends)
+                produced = [p for p, keep in zip(produced, inside) if keep]
+            for cand, image in produced:
+                images.append(image)
+                labels.append(min(truth.get(cand.key, 0), 2) if truth is not None else -1)
+                for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
+                                    ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
+                    meta[name].append(value)
+    if images:
+        shape = images[0].shape
+        write_shard(part_path, np.stack(images), np.array(labels, np.int8),
+                    {k: np.array(v) for k, v in meta.items()})
+    else:
+        shape = None
+    counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
+    return {"region": str(region), "part": str(part_path) if images else None, "n_examples": len(images),
+            "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
+            "seconds": time.perf_counter() - start_time}
+
+
+def _shuffle_parts(parts: list[Path], out_dir: Path, examples_per_shard: int, seed: int) -> list[str]:
+    """Spread examples uniformly at random over output shards, then permute within each shard.
+
+    Two passes keep memory to one part plus one output shard: first every part is split into
+    per-shard buckets on disk, then each output shard gathers and permutes its buckets.
+    """
+    rng = np.random.default_rng(seed)
+    total = sum(len(np.load(p, allow_pickle=False)["labels"]) for p in parts)
+    n_shards = max(1, -(-total // examples_per_shard))
+    bucket_dir = out_dir / ".buckets"
+    bucket_dir.mkdir(exist_ok=True)
+    for p_index, part in enumerate(tqdm(parts, desc="shuffle (split)", disable=None)):
+        shard = read_shard(part)
+        target = rng.integers(0, n_shards, len(shard))
+        for s in np.unique(target):
+            pick = np.flatnonzero(target == s)
+            write_shard(bucket_dir / f"{s:05d}-{p_index:05d}.npz", shard.images[pick], shard.labels[pick],
+                        {k: v[pick] for k, v in shard.meta.items()})
+    names = []
+    for s in tqdm(range(n_shards), desc="shuffle (gather)", disable=None):
+        pieces = [read_shard(p) for p in sorted(bucket_dir.glob(f"{s:05d}-*.npz"))]
+        if not pieces:
+            continue
+        images = np.concatenate([p.images for p in pieces])
+        order = rng.permutation(len(images))
+        labels = np.concatenate([p.labels for p in pieces])[order]
+        meta = {k: np.concatenate([p.meta[k] for p in pieces])[order] for k in pieces[0].meta}
+        name = shard_name(len(names), n_shards)
+        write_shard(out_dir / name, images[order], labels, meta)
+        names.append(name)
+    shutil.rmtree(bucket_dir)
+    return names
+
+
+def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir: str | os.PathLike,
+                  regions: Sequence[str], config: ExamplesConfig = ExamplesConfig(),
+                  truth_vcf: str | os.PathLike | None = None, confident_bed: str | os.PathLike | None = None,
+                  exclude_contigs: Sequence[str] = (), force: bool = False) -> ExampleSet:
+    """Write an example set for ``regions`` (``chr2``, ``chr1:1-100000``) of ``bam`` into ``out_dir``.
+
+    A complete set made with the same inputs and configuration is reused unless ``force``.
+    """
+    from .manifest import fingerprint
+
+    out_dir = Path(out_dir)
+    bam = require_bam(bam)
+    reference = require_fasta(reference)
+    lengths = fasta_contigs(reference)
+    wanted = [parse_region(r, lengths) for r in regions]
+    excluded = [r for r in wanted if r.contig in set(exclude_contigs)]
+    if excluded:
+        raise InputError(f"region {excluded[0]} is on an excluded contig ({', '.join(exclude_contigs)}): "
+                         "the test contig must never be used for training")
+    check_contigs_match(bam_contigs(bam), bam, lengths, reference, needed=sorted({r.contig for r in wanted}))
+    if config.mode == "training" and truth_vcf is None:
+        raise InputError("training mode needs a truth VCF (truth_vcf=...) to label candidates")
+    if truth_vcf is not None:
+        truth_vcf = require_vcf(truth_vcf)
+        with pysam.VariantFile(str(truth_vcf)) as vcf:
+            truth_contigs = set(vcf.header.contigs)
+        absent = sorted({r.contig for r in wanted} - truth_contigs)
+        if absent and not (truth_contigs & {r.contig for r in wanted}):
+            raise InputError(f"truth VCF {truth_vcf} has none of the contigs {', '.join(absent)} "
+                             f"(it has {', '.join(sorted(truth_contigs)[:8])}); check 'chr' naming")
+
+    params = {"config": asdict(config), "regions": [str(r) for r in wanted],
+              "inputs": [fingerprint(p) for p in (bam, truth_vcf, confident_bed) if p is not None]}
+    info_path = out_dir / "example_info.json"
+    if info_path.exists() and not force:
+        existing = ExampleSet.open(out_dir)
+        if existing.info.get("params") == _jsonable(params) and all(p.exists() for p in existing.shards):
+            log.info("examples in %s are up to date (%d examples)", out_dir, len(existing))
+            return existing
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    parts_dir = out_dir / ".parts"
+    parts_dir.mkdir(parents=True)
+
+    tasks = [(str(bam), str(reference), region, config, str(truth_vcf) if truth_vcf else None,
+              str(confident_bed) if confident_bed else None, parts_dir / f"part-{i:05d}.npz")
+             for i, region in enumerate(split_regions(wanted, config.region_size))]
+    started = time.perf_counter()
+    results = []
+    log.info("make_examples (%s): %d regions of %s on %d workers", config.mode, len(tasks), bam, config.threads)
+    with ProcessPoolExecutor(max(1, config.threads)) as pool, \
+            tqdm(total=sum(t[2].end - t[2].start for t in tasks), desc=f"make_examples {config.mode}",
+                 unit="bp", unit_scale=True, disable=None) as progress:
+        for result, task in zip(pool.map(_run_region, tasks), tasks):
+            results.append(result)
+            progress.update(task[2].end - task[2].start)
+    seconds = time.perf_counter() - started
+    parts = [Path(r["part"]) for r in results if r["part"]]
+    if config.mode == "training":
+        shards = _shuffle_parts(parts, out_dir, config.examples_per_shard, config.seed)
+    else:
+        shards = []
+        for i, part in enumerate(parts):
+            name = shard_name(i, len(parts))
+            os.replace(part, out_dir / name)
+            shards.append(name)
+    shutil.rmtree(parts_dir)
+    n_examples = sum(r["n_examples"] for r in results)
+    class_counts = np.sum([r["class_counts"] for r in results], axis=0).tolist() if results else [0, 0, 0]
+    info = {
+        "mode": config.mode, "bam": str(bam), "reference": str(reference),
+        "truth_vcf": str(truth_vcf) if truth_vcf else None,
+        "confident_bed": str(confident_bed) if confident_bed else None,
+        "height": config.pileup.height, "width": config.pileup.width, "channels": list(config.pileup.channels),
+        "n_examples": n_examples, "n_candidates": sum(r["n_candidates"] for r in results),
+        "class_counts": {"hom_ref": class_counts[0], "het": class_counts[1], "hom_alt": class_counts[2]},
+        "shards": shards, "seconds": round(seconds, 2),
+        "examples_per_second": round(n_examples / seconds, 1) if seconds else None,
+        "regions": [{k: v for k, v in r.items() if k != "part"} for r in results],
+        "params": _jsonable(params),
+    }
+    write_info(out_dir, info)
+    log.info("wrote %d examples (%s) in %.1f s to %s", n_examples, info["class_counts"], seconds, out_dir)
+    return ExampleSet.open(out_dir)
+
+
+def _jsonable(value):
+    import json
+
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from lowcov import InputError
+from lowcov.examples import ExamplesConfig, make_examples
+from lowcov.pileup import PileupConfig
+from lowcov.shards import ExampleSet
+
+
+def test_training_examples_label_the_planted_variants(tmp_path, diploid_sample):
+    config = ExamplesConfig(mode="training", threads=1, region_size=7000, examples_per_shard=3)
+    examples = make_examples(diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "ex", ["chr1"], config,
+                             truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    data = examples.load()
+    found = {(int(p), r, a): int(l) for p, r, a, l in zip(data.meta["position"], data.meta["ref"],
+                                                        data.meta["alt"], data.labels)}
+    expected = {(pos, ref, alt): gt.count("1") for _, pos, ref, alt, gt in diploid_sample["records"]}
+    assert found == expected  # error-free reads: the planted variants and nothing else
+    assert data.images.shape == (4, 100, 221, 6)
+    info = examples.info
+    assert info["class_counts"] == {"hom_ref": 0, "het": 2, "hom_alt": 2}
+    assert len(info["shards"]) == 2 and info["channels"][0] == "read_base"
+
+
+def test_pileup_encodes_reference_reads_and_support(tmp_path, diploid_sample):
+    config = ExamplesConfig(mode="calling", threads=1)
+    examples = make_examples(diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "ex", ["chr1"], config)
+    data = examples.load()
+    assert (data.labels == -1).all()
+    order = np.argsort(data.meta["position"])
+    het_snp = data.images[order[0]]  # the het SNP at 5000
+    centre = 110
+    ref_rows = het_snp[:5, centre]
+    assert (ref_rows[:, 1] == 254).all() and (ref_rows[:, 4] == 152).all()
+    reads = het_snp[5:]
+    covered = reads[:, centre, 0] > 0
+    supports = reads[covered, centre, 4]
+    assert set(np.unique(supports)) == {152, 254}
+    fraction = (supports == 254).mean()
+    assert 0.3 < fraction < 0.7  # one haplotype of two
+    # the supporting reads show the alt base, which differs from the reference
+    assert (reads[covered][supports == 254, centre, 5] == 254).all()
+    assert (reads[covered][supports == 152, centre, 5] == 50).all()
+    hom_insertion = data.images[order[3]][5:]
+    covered = hom_insertion[:, centre, 2] > 0  # mapping quality is drawn wherever a read covers
+    assert covered.sum() > 20
+    assert (hom_insertion[covered, centre, 4] == 254).mean() > 0.9
+    # the insertion's anchor base is drawn as 0 in the read-base channel, as DeepVariant does
+    assert (hom_insertion[covered, centre, 0] == 0).mean() > 0.9
+
+
+def test_examples_are_deterministic_and_reused(tmp_path, diploid_sample):
+    config = ExamplesConfig(mode="training", threads=2, region_size=5000, examples_per_shard=2, seed=7)
+    args = (diploid_sample["bam"], diploid_sample["fasta"])
+    kwargs = dict(truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    a = make_examples(*args, tmp_path / "a", ["chr1"], config, **kwargs).load()
+    b = make_examples(*args, tmp_path / "b", ["chr1"], config, **kwargs).load()
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
+    mtime = (tmp_path / "a" / "example_info.json").stat().st_mtime_ns
+    make_examples(*args, tmp_path / "a", ["chr1"], config, **kwargs)
+    assert (tmp_path / "a" / "example_info.json").stat().st_mtime_ns == mtime
+
+
+def test_confident_regions_restrict_training_examples(tmp_path, diploid_sample):
+    bed = tmp_path / "narrow.bed"
+    bed.write_text("chr1\t4000\t9000\n")
+    examples = make_examples(diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "ex", ["chr1"],
+                             ExamplesConfig(threads=1), truth_vcf=diploid_sample["truth"], confident_bed=bed)
+    assert sorted(examples.load().meta["position"].tolist()) == [5000, 8000]
+
+
+def test_bad_inputs_are_named(tmp_path, diploid_sample):
+    args = (diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "ex")
+    with pytest.raises(InputError, match="chr7"):
+        make_examples(*args, ["chr7"], ExamplesConfig(mode="calling"))
+    with pytest.raises(InputError, match="excluded"):
+        make_examples(*args, ["chr1"], ExamplesConfig(), truth_vcf=diploid_sample["truth"], exclude_contigs=["chr1"])
+    with pytest.raises(InputError, match="truth VCF"):
+        make_examples(*args, ["chr1"], ExamplesConfig(mode="training"))
+    with pytest.raises(ValueError, match="odd"):
+        PileupConfig(width=220)
+    with pytest.raises(InputError, match="not a complete example set"):
+        ExampleSet.open(tmp_path / "nothing")
