@@ -30,7 +30,8 @@ class DemoDataConfig:
 
     threads: int = 2
     downsample_fraction: float = 0.5
-    downsample_seed: int = 42
+    #: 0, as the case study's `samtools view -s 0.5`
+    downsample_seed: int = 0
     rna_presets: tuple[str, ...] = ("ccs", "isoseq")
     sample: str = "HG001-demo"
     simulation: object = field(default=None)  # a simulate.DemoConfig; None = its defaults
@@ -72,7 +73,7 @@ def prepare_demo(layout: Layout, config: DemoDataConfig = DemoDataConfig(), forc
     test_bam = layout.dna_test_bam(1.0)
     run_stage(stage_dir, "extract_test_contig", inputs=[layout.dna_bam], params={"contig": layout.test_contig},
               outputs=[test_bam], force=force,
-              work=lambda: extract_contig(layout.dna_bam, layout.test_contig, test_bam) and None)
+              work=lambda: extract_contig(layout.dna_bam, test_bam, layout.test_contig, threads=config.threads) and None)
 
     low_bam = layout.dna_test_bam(config.downsample_fraction)
     run_stage(stage_dir, "downsample", inputs=[test_bam],
@@ -138,9 +139,13 @@ def prepare_profile(profile: str = "demo", force: bool = False, **options) -> di
     layout = Layout(profile)
     if profile == "demo":
         return prepare_demo(layout, DemoDataConfig(**options), force=force)
-    from .acquire import prepare_seed
+    from .acquire import PrepareConfig, prepare_seed
 
-    return prepare_seed(layout, force=force, **options)
+    prepare_seed(layout, PrepareConfig(force=force, **options))
+    return {"reference_dna": layout.dna_reference, "reference_rna": layout.rna_reference,
+            "truth_vcf": layout.truth_vcf, "confident_bed": layout.confident_bed,
+            "dna_test_bam": layout.dna_test_bam(1.0), "dna_test_bam_low": layout.dna_test_bam(0.5),
+            **{f"rna_bam_{p}": layout.rna_bam(p) for p in ("ccs", "isoseq")}}
 
 
 def main(argv: list[str] | None = None) -> int:
