@@ -24,7 +24,7 @@ import shutil
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -60,6 +60,9 @@ class ExamplesConfig:
     seed: int = 1
     #: examples per output shard after shuffling (training mode)
     examples_per_shard: int = 2000
+    #: make examples at each of these fractions of the reads (templates kept by name, like
+    #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
+    read_fractions: tuple[float, ...] = (1.0,)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -156,8 +159,11 @@ def _examples_for_partition(bam, fasta, region_contig: str, start: int, end: int
 
 def _run_region(task) -> dict:
     """Worker: all examples of one region into one part file; returns its counts."""
-    bam_path, fasta_path, region, config, truth_vcf, confident_bed, part_path = task
-    rng = np.random.default_rng([config.seed, zlib.crc32(region.contig.encode()), region.start])
+    bam_path, fasta_path, region, fraction, config, truth_vcf, confident_bed, part_path = task
+    if fraction < 1.0:
+        config = replace(config, reads=replace(config.reads, keep_fraction=fraction, keep_seed=config.seed))
+    rng = np.random.default_rng([config.seed, zlib.crc32(region.contig.encode()), region.start,
+                                 int(fraction * 1000)])
     confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
     images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
     start_time = time.perf_counter()
@@ -189,7 +195,7 @@ def _run_region(task) -> dict:
     else:
         shape = None
     counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
-    return {"region": str(region), "part": str(part_path) if images else None, "n_examples": len(images),
+    return {"region": str(region), "read_fraction": fraction, "part": str(part_path) if images else None, "n_examples": len(images),
             "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
             "seconds": time.perf_counter() - start_time}
 
@@ -272,9 +278,11 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
     parts_dir = out_dir / ".parts"
     parts_dir.mkdir(parents=True)
 
-    tasks = [(str(bam), str(reference), region, config, str(truth_vcf) if truth_vcf else None,
+    pieces = [(region, fraction) for fraction in config.read_fractions
+              for region in split_regions(wanted, config.region_size)]
+    tasks = [(str(bam), str(reference), region, fraction, config, str(truth_vcf) if truth_vcf else None,
               str(confident_bed) if confident_bed else None, parts_dir / f"part-{i:05d}.npz")
-             for i, region in enumerate(split_regions(wanted, config.region_size))]
+             for i, (region, fraction) in enumerate(pieces)]
     started = time.perf_counter()
     results = []
     log.info("make_examples (%s): %d regions of %s on %d workers", config.mode, len(tasks), bam, config.threads)
@@ -301,6 +309,7 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
         "mode": config.mode, "bam": str(bam), "reference": str(reference),
         "truth_vcf": str(truth_vcf) if truth_vcf else None,
         "confident_bed": str(confident_bed) if confident_bed else None,
+        "read_fractions": list(config.read_fractions),
         "height": config.pileup.height, "width": config.pileup.width, "channels": list(config.pileup.channels),
         "n_examples": n_examples, "n_candidates": sum(r["n_candidates"] for r in results),
         "class_counts": {"hom_ref": class_counts[0], "het": class_counts[1], "hom_alt": class_counts[2]},

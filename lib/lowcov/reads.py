@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pysam
 
+from .downsample import keep_template
+
 NO_COVERAGE, BASE_N, DELETED = 0, 5, 6
 BASES = "ACGT"
 #: ASCII byte -> base code
@@ -35,8 +37,6 @@ class ReadFilter:
         if read.flag & self.exclude_flags or read.mapping_quality < self.min_mapping_quality:
             return False
         if self.keep_fraction < 1.0:
-            from .downsample import keep_template
-
             return keep_template(read.query_name, self.keep_seed, self.keep_fraction)
         return True
 
