@@ -114,3 +114,17 @@ def bucket_bars(ours: pd.DataFrame, theirs: pd.DataFrame, ax=None):
     ax.set_ylabel("fraction of covered bases")
     ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
     return ax
+
+
+def pileup_channels(image: np.ndarray, channels, title: str = "", figsize=(12, 2.6)):
+    """Each channel of one pileup image [H, W, C] side by side, as the network sees it."""
+    fig, axes = plt.subplots(1, len(channels), figsize=figsize)
+    for c, (ax, name) in enumerate(zip(np.atleast_1d(axes), channels)):
+        ax.imshow(image[:, :, c], cmap="gray", vmin=0, vmax=255, aspect="auto", interpolation="nearest")
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,6 @@
+"""``python -m lowcov.benchmark TRUTH QUERY -r REF -o PREFIX``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
