@@ -84,3 +84,27 @@ class Layout:
     @property
     def tune_contig(self) -> str:
         return "chr10" if self.profile == "demo" else "10"
+
+    # -- later stages ------------------------------------------------------------------------
+    def examples_dir(self, name: str) -> Path:
+        return self.stage("examples") / name
+
+    def model_dir(self, name: str) -> Path:
+        return self.stage("models") / name
+
+    def calls_vcf(self, model: str, dataset: str) -> Path:
+        return self.stage("calls") / f"{model}.{dataset}.vcf.gz"
+
+    def benchmark_prefix(self, model: str, dataset: str) -> Path:
+        return self.stage("benchmark") / f"{model}.{dataset}"
+
+    def training_contigs(self, reference: Path | None = None) -> list[str]:
+        """The autosomes of ``reference`` (default the DNA one) except the test and tune contigs,
+        in either naming convention: the case study trains on chr2-chr22 without chr10."""
+        from .checks import fasta_contigs
+
+        held_out = {self.test_contig, self.tune_contig}
+        held_out |= {c.removeprefix("chr") for c in held_out} | {"chr" + c.removeprefix("chr") for c in held_out}
+        autosomes = {str(n) for n in range(1, 23)}
+        return [c for c in fasta_contigs(reference or self.dna_reference)
+                if c not in held_out and c.removeprefix("chr") in autosomes]

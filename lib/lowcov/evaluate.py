@@ -1,0 +1,101 @@
+"""Evaluation: call the test contig with a model (or the classical peer) and benchmark the calls.
+
+The case study's "Quick Tests" and "Results" steps: ``call_variants`` on chr1 at full coverage and
+at 50 %, then hap.py against the truth in the confident regions. Here the benchmark is
+:mod:`lowcov.benchmark`, stratified by the coverage buckets of the BAM that was called (1-7, 8-20,
+>20), so recall can be read per bucket.
+
+Calling examples depend only on the BAM, so they are made once per dataset and shared by every model.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .benchmark import BenchmarkResult, compare
+from .call import CallConfig, call_variants
+from .coverage import write_bucket_beds
+from .examples import ExamplesConfig, make_examples
+from .layout import Layout
+from .manifest import run_stage
+from .peers import PeerCallerConfig
+from .peers import call_variants as peer_call_variants
+from .shards import ExampleSet
+
+log = logging.getLogger(__name__)
+
+#: the case study's two test sets: chr1 at full coverage and downsampled with samtools view -s 0.5
+DATASETS = {"full": 1.0, "downsampled": 0.5}
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    examples: ExamplesConfig = field(default_factory=lambda: ExamplesConfig(mode="calling"))
+    call: CallConfig = field(default_factory=CallConfig)
+    peer: PeerCallerConfig = field(default_factory=PeerCallerConfig)
+
+
+def test_bam(layout: Layout, dataset: str) -> Path:
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {list(DATASETS)}, got {dataset!r}")
+    bam = layout.dna_test_bam(DATASETS[dataset])
+    if not bam.exists():
+        raise FileNotFoundError(f"{bam} is missing: run notebook 01_data_acquisition first")
+    return bam
+
+
+def calling_examples(layout: Layout, dataset: str, config: EvaluationConfig = EvaluationConfig(),
+                     force: bool = False) -> ExampleSet:
+    """Every candidate of the test contig, labelled with the truth for analysis (never for training)."""
+    from dataclasses import replace
+
+    return make_examples(test_bam(layout, dataset), layout.dna_reference, layout.examples_dir(f"calling.{dataset}"),
+                         [layout.test_contig], replace(config.examples, mode="calling"),
+                         truth_vcf=layout.truth_vcf, force=force)
+
+
+#: benchmark stratum name -> the bucket file suffix written by coverage.write_bucket_beds
+STRATA = {"depth_1-7": "low", "depth_8-20": "medium", "depth_gt20": "high"}
+
+
+def coverage_strata(layout: Layout, dataset: str, force: bool = False) -> dict[str, Path]:
+    """BEDs of the test contig's coverage buckets in the BAM being called, keyed by stratum name."""
+    bam = test_bam(layout, dataset)
+    out_dir = layout.stage("coverage")
+    stem = bam.name.removesuffix(".bam")
+    outputs = {name: out_dir / f"{stem}.{layout.test_contig}.depth_{slug}.bed" for name, slug in STRATA.items()}
+    run_stage(out_dir, f"strata_{stem}", [bam], {"contig": layout.test_contig}, list(outputs.values()),
+              lambda: write_bucket_beds(bam, layout.test_contig, out_dir) and None, force=force)
+    return outputs
+
+
+def benchmark_calls(layout: Layout, calls_vcf: Path, name: str, dataset: str,
+                    force: bool = False) -> BenchmarkResult:
+    return compare(layout.truth_vcf, calls_vcf, layout.dna_reference, confident_bed=layout.confident_bed,
+                   stratify=coverage_strata(layout, dataset, force), output_prefix=layout.benchmark_prefix(name, dataset))
+
+
+def evaluate_model(layout: Layout, name: str, checkpoint: Path, dataset: str,
+                   config: EvaluationConfig = EvaluationConfig(), force: bool = False) -> BenchmarkResult:
+    """Call the test contig of ``dataset`` with ``checkpoint`` and benchmark it."""
+    examples = calling_examples(layout, dataset, config, force)
+    vcf = layout.calls_vcf(name, dataset)
+    run_stage(layout.stage("calls"), f"call_{name}_{dataset}",
+              [checkpoint, examples.directory / "example_info.json"], config.call, [vcf],
+              lambda: call_variants(examples.directory, checkpoint, layout.dna_reference, vcf, config.call),
+              force=force)
+    return benchmark_calls(layout, vcf, name, dataset, force)
+
+
+def evaluate_peer(layout: Layout, dataset: str, config: EvaluationConfig = EvaluationConfig(),
+                  force: bool = False) -> BenchmarkResult:
+    """The classical caller (bcftools) on the same BAM and contig, benchmarked the same way."""
+    from dataclasses import replace
+
+    bam = test_bam(layout, dataset)
+    vcf = layout.calls_vcf("bcftools", dataset)
+    peer = replace(config.peer, region=config.peer.region or layout.test_contig)
+    run_stage(layout.stage("calls"), f"call_bcftools_{dataset}", [bam], peer, [vcf],
+              lambda: peer_call_variants(bam, layout.dna_reference, vcf, peer) and None, force=force)
+    return benchmark_calls(layout, vcf, "bcftools", dataset, force)
