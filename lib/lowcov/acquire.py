@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import InputError, __version__
 from .fileio import atomic_output, sha256sum

@@ -28,7 +28,7 @@ from typing import Iterable, Iterator, Sequence
 
 import mappy
 import pysam
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import InputError
 from .checks import require_fasta, require_file

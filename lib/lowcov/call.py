@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pysam
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checks import fasta_contigs, require_fasta
 from .fileio import atomic_output

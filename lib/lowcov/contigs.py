@@ -28,7 +28,7 @@ from typing import BinaryIO, Callable, Iterator, Mapping, Sequence
 
 import pysam
 from pysam.libcbgzf import BGZFile
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import InputError
 from .checks import describe_naming, fasta_contigs, require_bam, require_bgzf_complete, require_file

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 import pysam
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import InputError
 from .checks import bam_contigs, require_bam
@@ -228,3 +228,43 @@ def bucket_table(summaries: dict[str, DepthSummary]) -> pd.DataFrame:
 def bucket_fractions(table: pd.DataFrame) -> pd.DataFrame:
     """Each row of a bucket table as fractions of its covered bases."""
     return table.div(table.sum(axis=1), axis=0)
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p)."""
+    from math import comb
+
+    return float(sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(0, min(k, n) + 1)))
+
+
+def expected_buckets_after_downsampling(histogram: pd.DataFrame, fraction: float) -> pd.Series:
+    """Bases per bucket expected after keeping each read with probability ``fraction``.
+
+    Each base at depth d keeps Binomial(d, fraction) reads (mates are kept together, which leaves
+    the expectation unchanged and only widens the spread a little where mates overlap).
+    """
+    hist = histogram.groupby("depth")["bases"].sum()
+    expected = {}
+    for name, low, high in BUCKETS:
+        total = 0.0
+        for depth, bases in hist.items():
+            if depth < low:
+                continue
+            upper = depth if high is None else min(high, depth)
+            total += bases * (binomial_cdf(upper, depth, fraction) - binomial_cdf(low - 1, depth, fraction))
+        expected[name] = total
+    return pd.Series(expected)
+
+
+def max_low_share_after_downsampling(buckets: pd.Series, fraction: float) -> float:
+    """Upper bound on the share of covered bases in the 1-7 bucket after downsampling a dataset
+    whose bucket counts (1-7, 8-20, >20) are ``buckets``, whatever its exact depths.
+
+    Bases that were at depth <= 20 may all land in 1-7; a base at depth >= 21 lands there with
+    probability at most P(Binomial(21, f) <= 7) (the chance falls as depth grows) and stays covered
+    with probability at least 1 - (1 - f)^21.
+    """
+    low, medium, high = (float(v) for v in buckets.iloc[:3])
+    p_low = binomial_cdf(7, 21, fraction)
+    p_covered = 1 - (1 - fraction) ** 21
+    return min(1.0, (low + medium + high * p_low) / max(high * p_covered, 1.0))

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pysam
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import InputError
 from .checks import require_bgzf_complete, require_file

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 import pysam
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import InputError
 from .benchmark.normalize import is_sequence_allele, normalize

@@ -68,7 +68,7 @@ def region_view(contig: str, start: int, end: int, bams: dict[str, str | os.Path
                 genes_bed: str | os.PathLike | None = None, figsize=(10, 5)):
     """Depth of each BAM over a region, with truth SNPs/indels, confident regions and gene models."""
     fig, axes = plt.subplots(len(bams) + 1, 1, figsize=figsize, sharex=True,
-                             gridspec_kw={"height_ratios": [3] * len(bams) + [1.4]})
+                             gridspec_kw={"height_ratios": [3] * len(bams) + [2.2]})
     positions = np.arange(start, end) / 1e3
     for ax, (name, bam) in zip(axes, bams.items()):
         depth = contig_depth(bam, contig, start=start, end=end)
@@ -77,16 +77,19 @@ def region_view(contig: str, start: int, end: int, bams: dict[str, str | os.Path
     track = axes[-1]
     if confident_bed is not None:
         for s, e, _ in _bed_intervals(confident_bed, contig, start, end):
-            track.axvspan(max(s, start) / 1e3, min(e, end) / 1e3, ymin=0.7, ymax=0.95, color="#cfe8cf", lw=0)
+            track.axvspan(max(s, start) / 1e3, min(e, end) / 1e3, ymin=0.75, ymax=0.95, color="#8fc98f", lw=0)
     with pysam.VariantFile(str(truth_vcf)) as vcf:
         for rec in vcf.fetch(contig, start, end):
             is_snp = all(len(a) == 1 for a in rec.alleles)
-            track.plot([rec.pos / 1e3] * 2, [0.4, 0.65], color="#d62728" if is_snp else "#9467bd", lw=1)
+            track.plot([rec.pos / 1e3] * 2, [0.4, 0.62], color="#d62728" if is_snp else "#9467bd", lw=1.2)
     if genes_bed is not None:
         for s, e, name in _bed_intervals(genes_bed, contig, start, end):
             track.plot([max(s, start) / 1e3, min(e, end) / 1e3], [0.15, 0.15], color="black", lw=3)
     track.set_ylim(0, 1)
-    track.set_yticks([0.15, 0.52, 0.82], ["genes", "truth\n(red SNP,\npurple indel)", "confident"], fontsize=8)
+    track.set_yticks([0.15, 0.51, 0.85], ["genes", "truth", "confident"], fontsize=8)
+    from matplotlib.lines import Line2D
+    track.legend(handles=[Line2D([], [], color="#d62728", label="SNP"), Line2D([], [], color="#9467bd", label="indel")],
+                 loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     track.set_xlabel(f"{contig} position (kb)")
     fig.tight_layout()
     return fig
