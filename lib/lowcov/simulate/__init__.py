@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..fileio import atomic_output
 from ..layout import Layout

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import DemoConfig
 from .haplotypes import Haplotype
