@@ -77,6 +77,20 @@ def error_outputs(executed: Path) -> list[tuple[int, str, str]]:
     return errors
 
 
+def collapse_injected_parameters(executed: Path) -> None:
+    """Render papermill's injected-parameters cell collapsed in the book (it repeats the parameters)."""
+    notebook = json.loads(executed.read_text())
+    changed = False
+    for cell in notebook.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")
+            changed = True
+    if changed:
+        with atomic_output(executed) as tmp:
+            tmp.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+
+
 def load_state() -> dict:
     if STATE_FILE.exists():
         try:
@@ -126,6 +140,7 @@ def execute(notebooks: list[Notebook], parameters: dict, force: bool = False,
                   f"fix it and re-run (the run resumes here)", file=sys.stderr)
             return False
         seconds = time.perf_counter() - start
+        collapse_injected_parameters(notebook.executed)
         upstream_reran = True
         state[notebook.source.name] = {"fingerprint": fingerprint, "seconds": round(seconds, 1),
                                        "parameters": parameters,

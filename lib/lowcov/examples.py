@@ -132,7 +132,7 @@ def _examples_for_partition(bam, fasta, region_contig: str, start: int, end: int
     window_seq = fasta.fetch(region_contig, window_start, end + half + 1)
     window_codes = CODE_OF_BYTE[np.frombuffer(window_seq.encode(), dtype=np.uint8)]
     window_codes[np.frombuffer(window_seq.upper().encode(), dtype=np.uint8) == ord("N")] = 5
-    pixels = [read_pixels(r, window_codes, window_start) for r in reads]
+    pixels: dict[int, object] = {}  # only reads under a candidate are ever drawn
     out = []
     for cand in candidates:
         centre = cand.anchor
@@ -153,6 +153,9 @@ def _examples_for_partition(bam, fasta, region_contig: str, start: int, end: int
         lo = centre - half
         a, b = max(lo, window_start), min(centre + half + 1, window_start + len(window_codes))
         ref_cols[a - lo:b - lo] = window_codes[a - window_start:b - window_start]
+        for i in covering:
+            if i not in pixels:
+                pixels[i] = read_pixels(reads[i], window_codes, window_start)
         out.append((cand, draw(pileup, centre, ref_cols, [pixels[i] for i in covering], supports)))
     return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -44,9 +45,12 @@ def write_shard(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray,
             raise ValueError(f"metadata {name} has {len(values)} entries for {len(labels)} examples")
         arrays[f"meta_{name}"] = values
     path = Path(path)
-    with atomic_output(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    # an .npz written by hand with fast deflate: pileups are mostly zeros, so level 1 compresses them
+    # nearly as well as numpy's default level at a third of the time
+    with atomic_output(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
     return path
 
 

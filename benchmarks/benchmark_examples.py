@@ -1,0 +1,43 @@
+"""make_examples throughput on the demo DNA (examples per second per worker) and its peak memory.
+
+    python benchmarks/benchmark_examples.py [--region chr2:1-300000] [--workers 1]
+
+Budget (issue: native caller): >= 200 examples/s per core on the demo DNA.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+
+from lowcov.examples import ExamplesConfig, make_examples
+from lowcov.layout import Layout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--region", default="chr2:1-400000")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--mode", default="training", choices=["training", "calling"])
+    args = parser.parse_args()
+    layout = Layout("demo")
+    config = ExamplesConfig(mode=args.mode, threads=args.workers, region_size=100_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        examples = make_examples(layout.dna_bam, layout.dna_reference, f"{tmp}/ex", [args.region], config,
+                                 truth_vcf=layout.truth_vcf, confident_bed=layout.confident_bed)
+        seconds = time.perf_counter() - start
+        info = examples.info
+    n = info["n_examples"]
+    print(f"region {args.region}, mode {args.mode}, {args.workers} worker(s): {n} examples "
+          f"({info['n_candidates']} candidates) in {seconds:.1f} s = {n / seconds:.0f} examples/s "
+          f"= {n / seconds / args.workers:.0f} examples/s per worker")
+    print(f"class counts: {info['class_counts']}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak RSS: main {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
+          f"largest worker {children:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
