@@ -1,0 +1,169 @@
+"""lowcov.model: architectures, checkpoints (geometry/channel checks, fine-tuning init), predict."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lowcov import InputError
+from lowcov.model import (DEFAULT_CHANNELS, build_model, check_compatible_for_inference, count_parameters,
+                          initialise_from_checkpoint, load_checkpoint, load_for_inference, predict,
+                          save_checkpoint)
+
+HEIGHT, WIDTH = 20, 31
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: a second OpenMP thread only adds synchronisation (badly so on a busy machine)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def random_images(n: int, height: int = HEIGHT, width: int = WIDTH, channels: int = 6, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, size=(n, height, width, channels), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("name, height, width", [("compact", HEIGHT, WIDTH), ("compact", 100, 221),
+                                                 ("inception", 100, 221)])
+def test_models_map_pileups_to_three_logits_and_carry_their_geometry(name, height, width):
+    torch.manual_seed(0)
+    model = build_model(name, height, width, DEFAULT_CHANNELS, dropout=0.2)
+    assert (model.architecture, model.height, model.width, model.channels) == (name, height, width, DEFAULT_CHANNELS)
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(random_images(2, height, width)))
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+    # the first convolution reads the image channels (what fine-tuning remaps)
+    assert model.input_conv().in_channels == len(DEFAULT_CHANNELS)
+
+
+def test_compact_is_small_and_inception_larger():
+    compact = build_model("compact", 100, 221, 6, 0.2)
+    inception = build_model("inception", 100, 221, 6, 0.2)
+    assert 50_000 < count_parameters(compact) < 1_000_000
+    assert count_parameters(inception) > 3 * count_parameters(compact)
+
+
+def test_model_sees_centred_scaled_pixels():
+    """The network sees (x - 128) / 128: 128 everywhere is a zero input, so the output is the bias path."""
+    torch.manual_seed(0)
+    model = build_model("compact", HEIGHT, WIDTH, 6, 0.0).eval()
+    seen = {}
+
+    def record_input(module, inputs, output):
+        seen["x"] = inputs[0]
+
+    model.backbone[0].register_forward_hook(record_input)
+    images = np.full((1, HEIGHT, WIDTH, 6), 128, np.uint8)
+    images[0, 0, 0, 0] = 254
+    model(torch.from_numpy(images))
+    x = seen["x"]
+    assert x.shape == (1, 6, HEIGHT, WIDTH)  # channels-first inside the model
+    assert float(x[0, 0, 0, 0]) == pytest.approx((254 - 128) / 128)
+    assert float(x.abs().sum()) == pytest.approx((254 - 128) / 128)
+
+
+def test_unknown_architecture_and_bad_input_shape():
+    with pytest.raises(InputError, match="unknown model architecture 'resnet'"):
+        build_model("resnet", HEIGHT, WIDTH, 6, 0.2)
+    model = build_model("compact", HEIGHT, WIDTH, 6, 0.2)
+    with pytest.raises(ValueError, match=r"expected images \[N, 20, 31, 6\]"):
+        model(torch.zeros(1, HEIGHT, WIDTH, 7))
+
+
+def test_predict_returns_probabilities_in_batches_and_keeps_train_mode():
+    torch.manual_seed(0)
+    model = build_model("compact", HEIGHT, WIDTH, 6, 0.5)
+    model.train()
+    images = random_images(37)
+    probabilities = predict(model, images, batch_size=8, device="cpu")
+    assert probabilities.shape == (37, 3) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (probabilities >= 0).all()
+    # eval mode inside (dropout off, batch-norm running stats): batching does not change the answer
+    np.testing.assert_allclose(predict(model, images, batch_size=37), probabilities, atol=1e-5)
+    assert model.training
+    assert predict(model, images[:0]).shape == (0, 3)
+
+
+def test_checkpoint_round_trip_restores_weights_and_metadata(tmp_path):
+    torch.manual_seed(1)
+    model = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.3)
+    path = save_checkpoint(tmp_path / "m.pt", model, train_config={"learning_rate": 0.001}, step=17, epoch=2.5,
+                           extra={"metrics": {"tune/f1_weighted": 0.9}})
+    loaded = load_checkpoint(path, "cpu")
+    assert (loaded.architecture, loaded.geometry, loaded.channels) == ("compact", (HEIGHT, WIDTH, 6), DEFAULT_CHANNELS)
+    assert (loaded.step, loaded.epoch, loaded.dropout) == (17, 2.5, 0.3)
+    assert loaded.train_config == {"learning_rate": 0.001}
+    assert loaded.extra["metrics"]["tune/f1_weighted"] == 0.9
+    images = random_images(5)
+    np.testing.assert_allclose(predict(loaded.model, images), predict(model, images), atol=1e-6)
+    assert not list(tmp_path.glob(".partial-*"))  # written atomically
+
+
+def test_geometry_mismatch_names_both_geometries(tmp_path):
+    model = build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2)
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    with pytest.raises(InputError, match=r"100x221x6 .*but the examples are 20x31x6"):
+        load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS)
+    target = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
+    with pytest.raises(InputError, match=r"100x221x6 .*but the training examples are 20x31x6"):
+        initialise_from_checkpoint(target, path)
+
+
+def test_other_channels_are_refused_for_inference(tmp_path):
+    model = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    seven = list(DEFAULT_CHANNELS) + ["insert_size"]
+    with pytest.raises(InputError, match="expects channels"):
+        load_for_inference(path, HEIGHT, WIDTH, seven)
+    reordered = list(reversed(DEFAULT_CHANNELS))
+    with pytest.raises(InputError, match="expects channels"):
+        check_compatible_for_inference(model, HEIGHT, WIDTH, reordered)
+    assert load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS).model.channels == DEFAULT_CHANNELS
+
+
+def test_fine_tuning_init_copies_overlapping_first_layer_channels_by_name(tmp_path):
+    torch.manual_seed(2)
+    source = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
+    path = save_checkpoint(tmp_path / "six.pt", source)
+    # target: drops base_quality, adds insert_size, and reorders
+    target_channels = ["insert_size", "read_supports_variant", "read_base", "mapping_quality", "strand",
+                       "base_differs_from_ref"]
+    torch.manual_seed(3)
+    target = build_model("compact", HEIGHT, WIDTH, target_channels, 0.2)
+    untouched_new = target.input_conv().weight[:, 0].detach().clone()
+    report = initialise_from_checkpoint(target, path)
+    assert report.new_channels == ["insert_size"] and report.dropped_channels == ["base_quality"]
+    assert report.copied_channels == target_channels[1:]
+    source_weight = source.input_conv().weight.detach()
+    target_weight = target.input_conv().weight.detach()
+    for index, name in enumerate(target_channels):
+        if name in DEFAULT_CHANNELS:
+            torch.testing.assert_close(target_weight[:, index], source_weight[:, DEFAULT_CHANNELS.index(name)])
+    torch.testing.assert_close(target_weight[:, 0], untouched_new)  # new channel keeps its own init
+    # every other tensor is copied as is
+    source_state, target_state = source.state_dict(), target.state_dict()
+    first = target.input_conv_weight_name()
+    for key in source_state:
+        if key != first:
+            torch.testing.assert_close(target_state[key], source_state[key])
+    assert target.channels == tuple(target_channels)
+
+
+def test_init_refuses_another_architecture(tmp_path):
+    path = save_checkpoint(tmp_path / "inc.pt", build_model("inception", 100, 221, 6, 0.2))
+    with pytest.raises(InputError, match="'inception' model but the training config asks for 'compact'"):
+        initialise_from_checkpoint(build_model("compact", 100, 221, 6, 0.2), path)
+
+
+def test_missing_or_damaged_checkpoint_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_checkpoint(tmp_path / "absent.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="cannot read checkpoint"):
+        load_checkpoint(bad)
