@@ -70,9 +70,25 @@ def coverage_strata(layout: Layout, dataset: str, force: bool = False) -> dict[s
     return outputs
 
 
+def test_confident_bed(layout: Layout) -> Path:
+    """The confident regions of the test contig only: like hap.py's ``-l chr1``, so truth variants
+    of contigs that were not called are not counted as missed."""
+    out = layout.stage("truth") / f"confident.{layout.test_contig}.bed"
+    run_stage(layout.stage("truth"), f"confident_{layout.test_contig}", [layout.confident_bed],
+              {"contig": layout.test_contig}, [out], lambda: _contig_lines(layout.confident_bed, layout.test_contig, out))
+    return out
+
+
+def _contig_lines(bed: Path, contig: str, out: Path) -> None:
+    from .fileio import atomic_output
+
+    with open(bed) as source, atomic_output(out) as tmp, open(tmp, "w") as target:
+        target.writelines(line for line in source if line.split("\t", 1)[0] == contig)
+
+
 def benchmark_calls(layout: Layout, calls_vcf: Path, name: str, dataset: str,
                     force: bool = False) -> BenchmarkResult:
-    return compare(layout.truth_vcf, calls_vcf, layout.dna_reference, confident_bed=layout.confident_bed,
+    return compare(layout.truth_vcf, calls_vcf, layout.dna_reference, confident_bed=test_confident_bed(layout),
                    stratify=coverage_strata(layout, dataset, force), output_prefix=layout.benchmark_prefix(name, dataset))
 
 
@@ -99,3 +115,36 @@ def evaluate_peer(layout: Layout, dataset: str, config: EvaluationConfig = Evalu
     run_stage(layout.stage("calls"), f"call_bcftools_{dataset}", [bam], peer, [vcf],
               lambda: peer_call_variants(bam, layout.dna_reference, vcf, peer) and None, force=force)
     return benchmark_calls(layout, vcf, "bcftools", dataset, force)
+
+
+def metrics_table(results: dict[tuple[str, str], BenchmarkResult], filter_name: str = "ALL") -> "pd.DataFrame":
+    """One row per (caller, dataset, Type): TRUTH.TOTAL, TP, FN, FP, recall, precision, Frac_NA, F1."""
+    import pandas as pd
+
+    columns = ["TRUTH.TOTAL", "TRUTH.TP", "TRUTH.FN", "QUERY.FP", "FP.gt", "METRIC.Recall", "METRIC.Precision",
+               "METRIC.Frac_NA", "METRIC.F1_Score"]
+    rows = []
+    for (caller, dataset), result in results.items():
+        summary = result.summary[result.summary["Filter"] == filter_name]
+        for _, row in summary.iterrows():
+            rows.append({"Model": caller, "Dataset": dataset, "Type": row["Type"], **{c: row[c] for c in columns}})
+    return pd.DataFrame(rows)
+
+
+def example_gallery(examples: ExampleSet, limit: int = 4000) -> dict[str, tuple]:
+    """A labelled het SNP, a hom-alt indel and a false candidate (truth class 0) from an example set:
+    title -> (image, metadata dict)."""
+    data = examples.load(limit=limit)
+    is_indel = [len(r) != len(a) for r, a in zip(data.meta["ref"], data.meta["alt"])]
+    wanted = {
+        "het SNP": lambda i: data.labels[i] == 1 and not is_indel[i],
+        "hom-alt indel": lambda i: data.labels[i] == 2 and is_indel[i],
+        "false candidate": lambda i: data.labels[i] == 0 and data.meta["alt_count"][i] >= 3,
+    }
+    gallery = {}
+    for title, accept in wanted.items():
+        index = next((i for i in range(len(data)) if accept(i)), None)
+        if index is not None:
+            meta = {k: (v[index].item() if hasattr(v[index], "item") else v[index]) for k, v in data.meta.items()}
+            gallery[title] = (data.images[index], meta)
+    return gallery

@@ -131,3 +131,48 @@ def pileup_channels(image: np.ndarray, channels, title: str = "", figsize=(12, 2
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def training_curves(log_csv, title: str = "", axes=None, label: str | None = None, best_step: int | None = None):
+    """Training loss and tune f1_weighted against step, from a training log (train_log.csv)."""
+    log = pd.read_csv(log_csv)
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.3))
+    train_rows = log.dropna(subset=["train_loss"])
+    tune_rows = log.dropna(subset=["tune_f1_weighted"])
+    axes[0].plot(train_rows.step, train_rows.train_loss, label=label or "train loss")
+    if tune_rows.tune_loss.notna().any():
+        axes[0].plot(tune_rows.step, tune_rows.tune_loss, ls="--", marker=".", label=f"{label + ' ' if label else ''}tune loss")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("loss")
+    axes[0].legend(frameon=False, fontsize=8)
+    axes[1].plot(tune_rows.step, tune_rows.tune_f1_weighted, marker="o", label=label)
+    if best_step is not None:
+        axes[1].axvline(best_step, color="grey", ls=":", lw=1)
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel("tune f1_weighted")
+    if label:
+        axes[1].legend(frameon=False, fontsize=8)
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def metric_bars(frame: pd.DataFrame, metrics=("METRIC.Recall", "METRIC.Precision", "METRIC.F1_Score"), ax=None,
+                by: str = "Model", ylim: tuple[float, float] | None = None):
+    """Grouped bars: one group per Type and metric, one bar per ``by`` value. ``frame`` has columns
+    ``by``, Type and the metrics (one row per model and type)."""
+    import seaborn as sns
+
+    long = frame.melt(id_vars=[by, "Type"], value_vars=list(metrics), var_name="metric", value_name="value")
+    long["metric"] = long["metric"].str.replace("METRIC.", "", regex=False)
+    grid = sns.catplot(data=long, x="metric", y="value", hue=by, col="Type", kind="bar", height=3.2, aspect=1.3,
+                       legend_out=True)
+    for axis in grid.axes.flat:
+        axis.set_xlabel("")
+        if ylim:
+            axis.set_ylim(*ylim)
+        for container in axis.containers:
+            axis.bar_label(container, fmt="%.3f", fontsize=6, rotation=90, padding=2)
+    return grid

@@ -763,11 +763,13 @@ def build_initial_model(config: TrainConfig, height: int, width: int, channels: 
 
 def train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str | os.PathLike,
           config: TrainConfig, experiment_dir: str | os.PathLike, device: str | torch.device | None = None,
-          progress: bool = True, force: bool = False) -> TrainResult:
+          progress: bool = True, force: bool = False, restart_on_change: bool = False) -> TrainResult:
     """Train a genotype classifier on ``train_set``, selecting checkpoints on ``tune_set`` (module docstring).
 
     ``device``: None = CUDA when available, else the CPU. ``force``: discard whatever ``experiment_dir``
-    holds (a completed run, or a run to resume) and train from the start.
+    holds (a completed run, or a run to resume) and train from the start. ``restart_on_change``: when
+    ``experiment_dir`` holds a run with another config or other examples, discard it and start again
+    (as a stage whose parameters changed) instead of refusing.
     """
     validate_config(config)
     train_set, tune_set = _open_set(train_set), _open_set(tune_set)
@@ -783,6 +785,10 @@ def train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str 
     if force:
         trainer.clear()
     else:
+        if restart_on_change and trainer.last_path.exists() and trainer.differing_keys() is not None:
+            logger.info("%s: config or examples changed (%s); training again from the start",
+                        trainer.dir, trainer.differing_keys() or "the example sets")
+            trainer.clear()
         record = trainer.completed_record()
         if record is not None:
             logger.info("%s: training already complete with this config (best step %s); reusing it "
@@ -846,9 +852,10 @@ class _Trainer:
         state = self.state
         bar = None
         if self.show_progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
+            # disable=None: a bar on a terminal, none in a notebook run by papermill (the log has the figures)
             bar = tqdm(total=self.steps_per_epoch * config.num_epochs, initial=state.step, unit="step",
-                       desc="train", dynamic_ncols=True)
+                       desc="train", dynamic_ncols=True, disable=None)
         try:
             if state.step == 0 and config.init_checkpoint and state.best_step is None:
                 # DeepVariant evaluates a warm-start model before training: its score is the bar to beat.
@@ -997,13 +1004,20 @@ class _Trainer:
             return record
         return None
 
+    def differing_keys(self) -> list[str] | None:
+        """None when ``last.pt`` belongs to this config and these examples; else the config keys that
+        differ (an empty list when only the examples differ)."""
+        payload = read_checkpoint_payload(self.last_path)
+        saved, wanted = payload.get("train_config", {}), self.config.to_dict()
+        if payload.get("extra", {}).get("data") == self.data_signature and _comparable(saved) == _comparable(wanted):
+            return None
+        return sorted(k for k in set(saved) | set(wanted) if k not in EXECUTION_KEYS and saved.get(k) != wanted.get(k))
+
     def _resume(self) -> None:
         payload = read_checkpoint_payload(self.last_path)
         extra = payload.get("extra", {})
-        saved, wanted = payload.get("train_config", {}), self.config.to_dict()
-        if extra.get("data") != self.data_signature or _comparable(saved) != _comparable(wanted):
-            differing = sorted(k for k in set(saved) | set(wanted)
-                               if k not in EXECUTION_KEYS and saved.get(k) != wanted.get(k))
+        differing = self.differing_keys()
+        if differing is not None:
             raise InputError(
                 f"{self.dir} holds a training run with a different config or different examples "
                 f"(differing keys: {differing or 'the example sets'}); use another experiment_dir or force=True")
