@@ -85,7 +85,8 @@ def fast_config(**changes) -> TrainConfig:
     config = apply_overrides(TrainConfig(), ["config.batch_size=32", "config.learning_rate=0.05",
                                              "config.num_epochs=3", "config.ema_momentum=0.9",
                                              "config.num_validation_examples=0", "config.tune_every_steps=10",
-                                             "config.log_every_steps=5", "config.num_threads=1"])
+                                             "config.log_every_steps=5", "config.num_threads=1",
+                                             "config.batch_norm_momentum=0.1"])
     return replace(config, **changes)
 
 
@@ -409,3 +410,12 @@ def test_training_is_deterministic_for_a_seed(sets, tmp_path):
     c = train(sets["train"], sets["tune"], replace(config, seed=99), tmp_path / "c", device="cpu", progress=False)
     wc = read_checkpoint_payload(c.last_checkpoint)["state_dict"]
     assert not torch.equal(wa["classifier.weight"], wc["classifier.weight"])
+
+
+def test_batch_norm_momentum_follows_the_config():
+    from lowcov.train import build_initial_model
+
+    for momentum in (0.01, 0.1):
+        model, _ = build_initial_model(TrainConfig(batch_norm_momentum=momentum), 20, 31, DEFAULT_CHANNELS)
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert norms and all(m.momentum == momentum for m in norms)

@@ -96,7 +96,7 @@ class ResidualBlock(nn.Module):
 
 
 class PileupClassifier(nn.Module):
-    """Common shell: pixel normalisation, a backbone, global pooling, dropout, linear classifier.
+    """Common shell: pixel normalisation, a backbone, global + centre-column pooling, dropout, linear classifier.
 
     Subclasses set ``self.backbone`` (an ``nn.Sequential`` whose first module starts with the first
     convolution, found by :meth:`input_conv`) and ``self.feature_channels``.
@@ -113,7 +113,8 @@ class PileupClassifier(nn.Module):
     def _finish(self, feature_channels: int) -> None:
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(self.dropout_rate)
-        self.classifier = nn.Linear(feature_channels, NUM_CLASSES)
+        # global features plus the features of the candidate's column (see forward)
+        self.classifier = nn.Linear(2 * feature_channels, NUM_CLASSES)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -148,7 +149,10 @@ class PileupClassifier(nn.Module):
         # NHWC -> NCHW as a view: the result is channels_last in memory, which is what oneDNN's CPU
         # convolutions are fastest with, so no copy is needed.
         x = self.backbone(x.permute(0, 3, 1, 2))
-        x = torch.flatten(self.pool(x), 1)
+        # Global pooling alone blurs the candidate into the 221-column window; the feature-map column
+        # over the image's centre, averaged over reads, keeps what is seen at the candidate itself.
+        centre = x[:, :, :, x.shape[3] // 2].mean(dim=2)
+        x = torch.cat([torch.flatten(self.pool(x), 1), centre], dim=1)
         return self.classifier(self.dropout(x))
 
 

@@ -11,14 +11,29 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
+import numpy as np
+import pysam
+
+from . import InputError
+from .benchmark import BenchmarkResult, compare
+from .benchmark.regions import RegionSet
+from .call import CallConfig, call_variants
+from .candidates import CandidateConfig
+from .coverage import DepthConfig, _runs, contig_depth
 from .examples import ExamplesConfig, make_examples
+from .fileio import atomic_output, sha256sum
 from .layout import Layout
+from .manifest import run_stage
 from .shards import ExampleSet
 from .train import TrainConfig, TrainResult, apply_overrides, train
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +83,331 @@ def original_model(layout: Layout, overrides: Sequence[str] = DEMO_ORIGINAL_OVER
     config = apply_overrides(TrainConfig(num_threads=threads), list(overrides))
     result = train(sets.train, sets.tune, config, layout.model_dir("original"), force=force, restart_on_change=True)
     return sets, result
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs of a notebook
+
+
+def require_inputs(needed: Mapping[str | os.PathLike, str]) -> None:
+    """Raise FileNotFoundError for the first missing path, naming the notebook that makes it.
+
+    ``needed`` maps a stage output to the notebook (e.g. ``"04_truth_generation"``) that writes it, so
+    running a notebook before the ones it depends on says what to run first.
+    """
+    for path, notebook in needed.items():
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path} is missing: run notebook {notebook} first")
+
+
+def original_checkpoint(layout: Layout) -> Path:
+    """The original model's selected checkpoint (written by notebook 03_original_model)."""
+    return layout.model_dir("original") / "checkpoints" / "best.pt"
+
+
+# ------------------------------------------------------------------------------------------------
+# the RNA pseudo-truth ("Generating Ground Truths")
+
+#: Candidate thresholds for RNA reads: DeepVariant's WGS SNP thresholds with the indel fraction of its
+#: PacBio presets (``vsc_min_fraction_indels=0.12``): long-read RNA carries HiFi-like homopolymer errors,
+#: so the WGS indel fraction of 0.06 would make every noisy homopolymer a candidate.
+RNA_CANDIDATES = CandidateConfig(min_indel_fraction=0.12)
+
+
+@dataclass(frozen=True)
+class PseudoTruthConfig:
+    """How a caller run on RNA reads becomes training labels (the case study's "Generating Ground Truths").
+
+    Read splitting at splice gaps (DeepVariant's ``split_skip_reads``) needs no flag here: lowcov's read
+    layout never draws or counts an ``N`` (reference skip) operation as coverage.
+    """
+
+    #: which RNA alignment: ``ccs`` (the case study's ``pbmm2 --preset CCS``) or the splice-aware ``isoseq``
+    preset: str = "ccs"
+    candidates: CandidateConfig = RNA_CANDIDATES
+    #: keep non-ref PASS calls with at least this genotype quality (0: every PASS call, as the case study,
+    #: which used the RNA caller's VCF as it came)
+    min_gq: int = 0
+    #: DeepVariant's RNA-seq case study: only bases with RNA depth >= 3 are confident; calls whose
+    #: depth (DP) is below it are dropped too
+    min_depth: int = 3
+    threads: int = 2
+    call: CallConfig = field(default_factory=CallConfig)
+
+
+@dataclass(frozen=True)
+class RnaTruth:
+    """The pseudo-truth stage's files (under ``<profile>/truth_rna/``) and what its manifests recorded."""
+
+    calls_vcf: Path  # every call of the original model on the RNA reads
+    pseudo_truth_vcf: Path  # the calls kept as labels
+    confident_bed: Path  # RNA depth >= min_depth intersected with the DNA confident regions
+    facts: dict = field(default_factory=dict)
+
+    @classmethod
+    def paths(cls, layout: Layout, preset: str = "ccs") -> "RnaTruth":
+        stage = layout.stage("truth_rna")
+        return cls(stage / f"rna_{preset}.calls.vcf.gz", stage / f"rna_{preset}.pseudo_truth.vcf.gz",
+                   stage / f"rna_{preset}.confident.bed")
+
+    @classmethod
+    def existing(cls, layout: Layout, preset: str = "ccs") -> "RnaTruth":
+        """The files notebook 04_truth_generation wrote, or a FileNotFoundError naming the missing one."""
+        truth = cls.paths(layout, preset)
+        require_inputs({truth.pseudo_truth_vcf: "04_truth_generation", truth.confident_bed: "04_truth_generation"})
+        return truth
+
+
+def rna_confident_regions(rna_bam: str | os.PathLike, dna_confident_bed: str | os.PathLike,
+                          contigs: Sequence[str], out_bed: str | os.PathLike, min_depth: int = 3,
+                          depth: DepthConfig = DepthConfig()) -> dict[str, int]:
+    """Bases of ``contigs`` with RNA depth >= ``min_depth`` (``samtools depth`` semantics) that are also
+    in the DNA confident regions, as a BED; returns base counts."""
+    dna = RegionSet.from_bed(dna_confident_bed, "CONF")
+    if not set(dna.contigs) & set(contigs):
+        raise InputError(f"the DNA confident regions {dna_confident_bed} have none of the contigs "
+                         f"{', '.join(contigs)}: they must be on the RNA reads' reference build")
+    counts = {"rna_min_depth_bases": 0, "confident_bases": 0}
+    with atomic_output(out_bed) as tmp, open(tmp, "w") as handle:
+        for contig in contigs:
+            rna_depth = contig_depth(rna_bam, contig, depth)
+            confident = np.zeros(len(rna_depth), dtype=bool)
+            for start, end in zip(*dna.intervals(contig)):
+                confident[start:end] = True
+            keep = (rna_depth >= min_depth) & confident
+            counts["rna_min_depth_bases"] += int((rna_depth >= min_depth).sum())
+            counts["confident_bases"] += int(keep.sum())
+            for start, end in _runs(keep):
+                handle.write(f"{contig}\t{start}\t{end}\n")
+    return counts
+
+
+def filter_pseudo_truth(calls_vcf: str | os.PathLike, out_vcf: str | os.PathLike, min_gq: int = 20,
+                        min_depth: int = 0) -> dict[str, int]:
+    """Keep the PASS calls with a non-reference genotype, GQ >= ``min_gq`` and DP >= ``min_depth``.
+
+    RefCall and LowQual records and uncertain genotypes would label candidates wrongly; what is left is
+    the truth the training examples are labelled with. Returns how many records each rule removed.
+    """
+    counts = {"records": 0, "not_pass": 0, "ref_genotype": 0, "low_gq": 0, "low_depth": 0, "kept": 0}
+    with pysam.VariantFile(str(calls_vcf)) as source, atomic_output(out_vcf) as tmp:
+        plain = Path(str(tmp).removesuffix(".gz"))
+        header = source.header.copy()
+        header.add_line(f"##lowcov_pseudo_truth=\"PASS, non-ref GT, GQ>={min_gq}, DP>={min_depth} from {calls_vcf}\"")
+        with pysam.VariantFile(str(plain), "w", header=header) as sink:
+            for record in source:
+                counts["records"] += 1
+                call = record.samples[0]
+                genotype = [g for g in (call.get("GT") or ()) if g is not None]
+                if list(record.filter.keys()) != ["PASS"]:
+                    counts["not_pass"] += 1
+                elif not any(genotype):
+                    counts["ref_genotype"] += 1
+                elif (call.get("GQ") or 0) < min_gq:
+                    counts["low_gq"] += 1
+                elif (call.get("DP") or 0) < min_depth:
+                    counts["low_depth"] += 1
+                else:
+                    counts["kept"] += 1
+                    sink.write(record)
+        pysam.tabix_compress(str(plain), str(tmp), force=True)
+        plain.unlink()
+        pysam.tabix_index(str(tmp), preset="vcf", force=True)
+    return counts
+
+
+def rna_pseudo_truth(layout: Layout, checkpoint: str | os.PathLike, config: PseudoTruthConfig = PseudoTruthConfig(),
+                     force: bool = False) -> RnaTruth:
+    """Call the RNA reads of the training and tune contigs (never the test contig) with ``checkpoint``
+    and keep the confident calls as a pseudo-truth, with the RNA confident regions.
+
+    Three stages in ``<profile>/truth_rna/``, each skipped when its manifest is current: confident
+    regions, calls, pseudo-truth.
+    """
+    checkpoint = Path(checkpoint)
+    require_inputs({checkpoint: "03_original_model", layout.rna_bam(config.preset): "01_data_acquisition",
+                    layout.confident_bed: "01_data_acquisition"})
+    stage = layout.stage("truth_rna")
+    truth = RnaTruth.paths(layout, config.preset)
+    bam, reference = layout.rna_bam(config.preset), layout.rna_reference
+    contigs = layout.training_contigs(reference) + [layout.tune_contig]
+    regions = run_stage(stage, f"rna_{config.preset}_confident", [bam, layout.confident_bed],
+                        {"contigs": contigs, "min_depth": config.min_depth}, [truth.confident_bed],
+                        lambda: rna_confident_regions(bam, layout.confident_bed, contigs, truth.confident_bed,
+                                                      config.min_depth), force=force)
+    examples_config = ExamplesConfig(mode="calling", candidates=config.candidates, threads=config.threads)
+    examples = make_examples(bam, reference, layout.examples_dir(f"rna_{config.preset}.calling"), contigs,
+                             examples_config, exclude_contigs=[layout.test_contig], force=force)
+    calls = run_stage(stage, f"rna_{config.preset}_calls", [checkpoint, examples.directory / "example_info.json"],
+                      config.call, [truth.calls_vcf],
+                      lambda: call_variants(examples.directory, checkpoint, reference, truth.calls_vcf, config.call),
+                      force=force)
+    kept = run_stage(stage, f"rna_{config.preset}_pseudo_truth", [truth.calls_vcf],
+                     {"min_gq": config.min_gq, "min_depth": config.min_depth}, [truth.pseudo_truth_vcf],
+                     lambda: filter_pseudo_truth(truth.calls_vcf, truth.pseudo_truth_vcf, config.min_gq,
+                                                 config.min_depth), force=force)
+    facts = {"contigs": contigs, "rna_examples": len(examples), **regions["extra"], **calls["extra"],
+             "filter": kept["extra"]}
+    return replace(truth, facts=facts)
+
+
+def benchmark_pseudo_truth(layout: Layout, truth: RnaTruth) -> BenchmarkResult:
+    """The pseudo-truth scored against the real truth inside the RNA confident regions (demo only: the
+    case study had no truth for its RNA sample)."""
+    prefix = layout.stage("truth_rna") / f"{truth.pseudo_truth_vcf.name.removesuffix('.vcf.gz')}.vs_truth"
+    return compare(layout.truth_vcf, truth.pseudo_truth_vcf, layout.rna_reference,
+                   confident_bed=truth.confident_bed, output_prefix=prefix)
+
+
+def calls_at_sites(calls_vcf: str | os.PathLike, sites_vcf: str | os.PathLike) -> "pd.DataFrame":
+    """Records of ``calls_vcf`` with an alt allele listed at the same position in ``sites_vcf`` (e.g. the
+    simulated RNA-editing sites): RNA-only changes a pseudo-truth would teach as DNA variants."""
+    import pandas as pd
+
+    with pysam.VariantFile(str(sites_vcf)) as sites:
+        wanted = {(r.contig, r.pos, r.ref, alt) for r in sites for alt in (r.alts or ())}
+    rows = []
+    with pysam.VariantFile(str(calls_vcf)) as calls:
+        for record in calls:
+            for alt in record.alts or ():
+                if (record.contig, record.pos, record.ref, alt) in wanted:
+                    call = record.samples[0]
+                    rows.append({"contig": record.contig, "position": record.pos, "ref": record.ref, "alt": alt,
+                                 "GT": "/".join(str(g) for g in call["GT"]), "GQ": call.get("GQ"),
+                                 "DP": call.get("DP"), "VAF": call.get("VAF")[0] if call.get("VAF") else None})
+    return pd.DataFrame(rows, columns=["contig", "position", "ref", "alt", "GT", "GQ", "DP", "VAF"])
+
+
+# ------------------------------------------------------------------------------------------------
+# RNA training examples and fine-tuning
+
+
+def rna_examples(layout: Layout, truth: RnaTruth, preset: str = "ccs", config: ExamplesConfig = ExamplesConfig(),
+                 force: bool = False) -> ExampleSets:
+    """Training (training contigs) and tune (chr10) examples of the RNA reads, labelled by the
+    pseudo-truth inside the RNA confident regions, with the RNA candidate thresholds."""
+    require_inputs({truth.pseudo_truth_vcf: "04_truth_generation", truth.confident_bed: "04_truth_generation"})
+    config = replace(config, candidates=RNA_CANDIDATES, read_fractions=(1.0,))
+    return training_examples(layout, layout.rna_bam(preset), f"rna_{preset}", truth.pseudo_truth_vcf,
+                             truth.confident_bed, layout.rna_reference, config, force=force)
+
+
+def existing_rna_examples(layout: Layout, preset: str = "ccs") -> ExampleSets:
+    """The RNA example sets notebook 05_make_examples wrote, or a FileNotFoundError naming the missing one."""
+    dirs = {split: layout.examples_dir(f"rna_{preset}.{split}") for split in ("train", "tune")}
+    require_inputs({d / "example_info.json": "05_make_examples" for d in dirs.values()})
+    return ExampleSets(ExampleSet.open(dirs["train"]), ExampleSet.open(dirs["tune"]))
+
+
+def class_balance(sets: ExampleSets) -> "pd.DataFrame":
+    """Examples per genotype class in each split, with fractions."""
+    import pandas as pd
+
+    rows = {}
+    for split, example_set in (("train", sets.train), ("tune", sets.tune)):
+        counts = example_set.info["class_counts"]
+        total = sum(counts.values())
+        rows[split] = {**counts, "examples": total,
+                       **{f"{k} fraction": (v / total if total else float("nan")) for k, v in counts.items()}}
+    return pd.DataFrame(rows).T
+
+
+#: Keys that only say how a run executes, never what it computes: the only additions allowed on top
+#: of the case study's override lists.
+FINE_TUNE_EXECUTION_KEYS = frozenset({"num_threads", "log_every_steps", "seed", "keep_checkpoints",
+                                      "tune_in_memory_max_bytes", "max_steps"})
+
+
+def fine_tune_config(overrides: Sequence[str], init_checkpoint: str | os.PathLike,
+                     execution_overrides: Sequence[str] = (), threads: int = 2) -> TrainConfig:
+    """DeepVariant's defaults + the case study's ``overrides`` verbatim + ``init_checkpoint``; the
+    ``execution_overrides`` may only set :data:`FINE_TUNE_EXECUTION_KEYS`."""
+    base = apply_overrides(TrainConfig(num_threads=threads), list(overrides))
+    executed = apply_overrides(base, list(execution_overrides))
+    changed = {k for k in TrainConfig.__dataclass_fields__ if getattr(base, k) != getattr(executed, k)}
+    if changed - FINE_TUNE_EXECUTION_KEYS:
+        raise InputError(f"execution overrides may only set {sorted(FINE_TUNE_EXECUTION_KEYS)}; "
+                         f"{sorted(changed - FINE_TUNE_EXECUTION_KEYS)} would change the method")
+    return replace(executed, init_checkpoint=str(init_checkpoint))
+
+
+def fine_tune(layout: Layout, name: str, overrides: Sequence[str], sets: ExampleSets,
+              init_checkpoint: str | os.PathLike, execution_overrides: Sequence[str] = (), threads: int = 2,
+              force: bool = False) -> TrainResult:
+    """Fine-tune ``init_checkpoint`` on ``sets`` with the case study's ``overrides`` into
+    ``<profile>/models/<name>``; an interrupted run resumes, a completed one is reused."""
+    require_inputs({init_checkpoint: "03_original_model"})
+    config = fine_tune_config(overrides, init_checkpoint, execution_overrides, threads)
+    experiment_dir = layout.model_dir(name)
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    # train() recognises a finished or resumable run by its config, which names the init checkpoint but
+    # not its content: a retrained original model must restart the fine-tuning, so its digest is kept.
+    marker = experiment_dir / "init_checkpoint.sha256"
+    digest = sha256sum(init_checkpoint)
+    stale = marker.exists() and marker.read_text().strip() != digest
+    if stale:
+        log.info("%s: the init checkpoint %s changed since the last run; training again", name, init_checkpoint)
+    marker.write_text(digest + "\n")
+    return train(sets.train, sets.tune, config, experiment_dir, force=force or stale, restart_on_change=True)
+
+
+def rna_example_gallery(examples: ExampleSet, truth_vcf: str | os.PathLike, min_gap: int = 30,
+                        limit: int = 5000) -> dict[str, tuple]:
+    """Two RNA pileups: a read with an intron-sized gap at a candidate (a splice junction: uncovered
+    pixels in a splice-aware alignment, a long deletion in an unspliced one) and a site the real truth
+    calls het whose RNA reads show mostly one allele (allele-specific expression). title -> (image, meta)."""
+    data = examples.load(limit=limit)
+    het_snps = set()
+    with pysam.VariantFile(str(truth_vcf)) as vcf:
+        for record in vcf:
+            genotype = record.samples[0].get("GT") or ()
+            if len(set(genotype)) == 2 and all(len(a) == 1 for a in record.alleles):
+                het_snps |= {(record.contig, record.pos, alt) for alt in record.alts}
+    ref_rows = 5
+
+    def longest_gap(image) -> int:
+        base = image[ref_rows:, :, 0] > 0
+        best = 0
+        for row in base[base.any(axis=1)]:
+            covered = np.flatnonzero(row)
+            if len(covered) > 1:
+                best = max(best, int(np.diff(covered).max()) - 1)
+        return best
+
+    def meta_of(i):
+        return {k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in data.meta.items()}
+
+    gallery = {}
+    gaps = [longest_gap(data.images[i]) for i in range(len(data))]
+    spliced = int(np.argmax(gaps)) if gaps else None
+    if spliced is not None and gaps[spliced] >= min_gap:
+        gallery[f"spliced reads (a {gaps[spliced]}-column gap in a read)"] = (data.images[spliced], meta_of(spliced))
+    vaf = data.meta["alt_count"] / np.maximum(data.meta["depth"], 1)
+    skewed = [i for i in range(len(data))
+              if (str(data.meta["contig"][i]), int(data.meta["position"][i]), str(data.meta["alt"][i])) in het_snps
+              and data.meta["depth"][i] >= 8 and abs(vaf[i] - 0.5) >= 0.3]
+    if skewed:
+        i = max(skewed, key=lambda j: (abs(vaf[j] - 0.5), int(data.meta["depth"][j])))
+        label = {0: "hom-ref", 1: "het", 2: "hom-alt"}.get(int(data.labels[i]), "unlabelled")
+        gallery[f"allele-specific expression (truth het, RNA VAF {vaf[i]:.2f}, pseudo-truth label {label})"] = (
+            data.images[i], meta_of(i))
+    return gallery
+
+
+def fine_tuned_checkpoints(layout: Layout, name: str) -> dict[str, Path]:
+    """``selected`` (best.pt, the checkpoint the tune metric chose) and ``last`` (the weights evaluated at
+    the end: what the fine-tuning itself produced) of the finished run ``<profile>/models/<name>``."""
+    import json
+
+    from .train import RECORD_NAME
+
+    directory = layout.model_dir(name)
+    record_path = directory / RECORD_NAME
+    require_inputs({record_path: "06_finetune"})
+    record = json.loads(record_path.read_text())
+    if not record.get("complete"):
+        raise FileNotFoundError(f"{directory} holds an unfinished run: run notebook 06_finetune to finish it")
+    paths = {"selected": directory / record["best_checkpoint"],
+             "last": directory / "checkpoints" / f"ckpt-{record['steps']}.pt"}
+    require_inputs({path: "06_finetune" for path in paths.values()})
+    return paths

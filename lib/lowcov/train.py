@@ -129,6 +129,9 @@ class TrainConfig:
     # --- lowcov ---
     #: ``compact`` (CPU-sized default) or ``inception`` (GPU); DeepVariant's is inception_v3
     model_type: str = "compact"
+    #: how far batch-norm running statistics move per step: Keras' momentum 0.99 (DeepVariant) is 0.01
+    #: in PyTorch's convention. Short runs from scratch (tests) need a faster value such as 0.1
+    batch_norm_momentum: float = 0.01
     #: seeds weight initialisation, data order and dropout
     seed: int = 2024
     #: stop after this many optimiser steps in total (0 = no limit); a later run with a larger limit resumes
@@ -753,6 +756,9 @@ def build_initial_model(config: TrainConfig, height: int, width: int, channels: 
     """
     torch.manual_seed(config.seed)
     model = build_model(config.model_type, height, width, channels, config.backbone_dropout_rate)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = config.batch_norm_momentum
     report: dict[str, Any] = {}
     if config.init_checkpoint:
         init = initialise_from_checkpoint(model, config.init_checkpoint)

@@ -1,0 +1,166 @@
+"""The RNA pseudo-truth and fine-tuning helpers of lowcov.study, on small files written here."""
+from __future__ import annotations
+
+import numpy as np
+import pysam
+import pytest
+
+from lowcov import InputError, study
+from lowcov.layout import Layout
+from lowcov.train import CASE_STUDY_V1, CASE_STUDY_V2, TrainConfig
+
+
+def write_bam(path, genome: dict[str, str], reads: list[tuple[str, int, str]]) -> str:
+    """reads: (contig, 0-based start, CIGAR); sequences copied from the reference (N ops skip it)."""
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"},
+              "SQ": [{"SN": name, "LN": len(seq)} for name, seq in genome.items()],
+              "RG": [{"ID": "rg", "SM": "S1"}]}
+    names = list(genome)
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for index, (contig, start, cigar) in enumerate(sorted(reads, key=lambda r: (names.index(r[0]), r[1]))):
+            segment = pysam.AlignedSegment(out.header)
+            segment.query_name = f"read{index}"
+            segment.reference_id = names.index(contig)
+            segment.reference_start = start
+            segment.cigarstring = cigar
+            segment.mapping_quality = 60
+            bases, position = [], start
+            for op, length in segment.cigartuples:
+                if op == 0:
+                    bases.append(genome[contig][position:position + length])
+                if op in (0, 2, 3):
+                    position += length
+            segment.query_sequence = "".join(bases)
+            segment.query_qualities = pysam.qualitystring_to_array("I" * len(segment.query_sequence))
+            segment.set_tag("RG", "rg")
+            out.write(segment)
+    pysam.index(str(path))
+    return str(path)
+
+
+def bed_lines(path) -> list[tuple[str, int, int]]:
+    return [(f[0], int(f[1]), int(f[2])) for f in (line.split("\t") for line in open(path).read().splitlines())]
+
+
+def test_rna_confident_regions_are_depth_3_intersected_with_dna_confident(tmp_path, small_genome):
+    fasta, genome = small_genome
+    reads = [("chr2", 1000, "100M")] * 2 + [("chr2", 1050, "150M")]  # depth 3 on [1050, 1100)
+    # two spliced reads and one plain read: the splice gap [2100, 2900) has depth 1, the exons 3
+    reads += [("chr2", 2000, "100M800N100M")] * 2 + [("chr2", 1990, "1000M")]
+    reads += [("chr1", 500, "100M")] * 5  # deep, but chr1 is not asked for
+    bam = write_bam(tmp_path / "rna.bam", genome, reads)
+    dna_confident = tmp_path / "dna.bed"
+    dna_confident.write_text("chr2\t1060\t5000\nchr1\t0\t20000\n")
+    out = tmp_path / "rna.bed"
+    counts = study.rna_confident_regions(bam, dna_confident, ["chr2"], out, min_depth=3)
+    assert bed_lines(out) == [("chr2", 1060, 1100), ("chr2", 2000, 2100), ("chr2", 2900, 2990)]
+    assert counts == {"rna_min_depth_bases": 50 + 100 + 90, "confident_bases": 40 + 100 + 90}
+    # a higher threshold leaves only what is deeper
+    study.rna_confident_regions(bam, dna_confident, ["chr2"], out, min_depth=4)
+    assert bed_lines(out) == []
+
+
+def test_rna_confident_regions_refuse_a_bed_of_another_build(tmp_path, small_genome):
+    fasta, genome = small_genome
+    bam = write_bam(tmp_path / "rna.bam", genome, [("chr2", 100, "100M")])
+    bed = tmp_path / "grch38.bed"
+    bed.write_text("2\t0\t1000\n")
+    with pytest.raises(InputError, match="reference build"):
+        study.rna_confident_regions(bam, bed, ["chr2"], tmp_path / "out.bed")
+
+
+def write_calls(path, genome, records) -> str:
+    """records: (pos, ref, alt, filter, GT, GQ, DP) on chr1."""
+    plain = str(path).removesuffix(".gz")
+    with open(plain, "w") as handle:
+        handle.write("##fileformat=VCFv4.2\n")
+        for name, seq in genome.items():
+            handle.write(f"##contig=<ID={name},length={len(seq)}>\n")
+        handle.write('##FILTER=<ID=RefCall,Description="ref">\n##FILTER=<ID=LowQual,Description="low">\n')
+        for key, kind in (("GT", "String"), ("GQ", "Integer"), ("DP", "Integer")):
+            handle.write(f'##FORMAT=<ID={key},Number=1,Type={kind},Description="{key}">\n')
+        handle.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n")
+        for pos, ref, alt, flt, gt, gq, dp in records:
+            handle.write(f"chr1\t{pos}\t.\t{ref}\t{alt}\t30\t{flt}\t.\tGT:GQ:DP\t{gt}:{gq}:{dp}\n")
+    pysam.tabix_index(plain, preset="vcf", force=True)
+    return plain + ".gz"
+
+
+def test_pseudo_truth_keeps_pass_non_ref_calls_above_the_thresholds(tmp_path, small_genome):
+    fasta, genome = small_genome
+    seq = genome["chr1"]
+    alt = lambda p: "ACGT"[("ACGT".index(seq[p - 1]) + 1) % 4]  # noqa: E731
+    records = [(100, seq[99], alt(100), "PASS", "0/1", 30, 12),   # kept
+               (200, seq[199], alt(200), "PASS", "1/1", 20, 3),   # kept: exactly at both thresholds
+               (300, seq[299], alt(300), "PASS", "0/1", 19, 12),  # GQ too low
+               (400, seq[399], alt(400), "RefCall", "0/0", 50, 12),
+               (500, seq[499], alt(500), "LowQual", "0/1", 50, 12),
+               (600, seq[599], alt(600), "PASS", "0/0", 50, 12),  # PASS but a reference genotype
+               (700, seq[699], alt(700), "PASS", "1/1", 50, 2)]   # too few reads
+    calls = write_calls(tmp_path / "calls.vcf.gz", genome, records)
+    out = tmp_path / "pseudo.vcf.gz"
+    counts = study.filter_pseudo_truth(calls, out, min_gq=20, min_depth=3)
+    with pysam.VariantFile(str(out)) as vcf:
+        assert [r.pos for r in vcf] == [100, 200]
+    assert (tmp_path / "pseudo.vcf.gz.tbi").exists()
+    assert counts == {"records": 7, "not_pass": 2, "ref_genotype": 1, "low_gq": 1, "low_depth": 1, "kept": 2}
+    # threshold 0 keeps every PASS non-ref call
+    assert study.filter_pseudo_truth(calls, out, min_gq=0, min_depth=0)["kept"] == 4
+
+
+def test_calls_at_editing_sites_match_position_and_allele(tmp_path, small_genome):
+    fasta, genome = small_genome
+    seq = genome["chr1"]
+    other = lambda p, k: "ACGT"[("ACGT".index(seq[p - 1]) + k) % 4]  # noqa: E731
+    calls = write_calls(tmp_path / "calls.vcf.gz", genome, [(100, seq[99], other(100, 1), "PASS", "0/1", 30, 9),
+                                                            (200, seq[199], other(200, 1), "PASS", "1/1", 30, 9)])
+    sites = write_calls(tmp_path / "sites.vcf.gz", genome, [(100, seq[99], other(100, 1), "PASS", "0/1", 0, 0),
+                                                            (200, seq[199], other(200, 2), "PASS", "0/1", 0, 0)])
+    found = study.calls_at_sites(calls, sites)
+    assert found.position.tolist() == [100] and found.GT.tolist() == ["0/1"]
+
+
+def test_missing_stage_outputs_name_the_notebook_that_makes_them(tmp_path):
+    layout = Layout("demo", root=tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"rna_ccs\.pseudo_truth\.vcf\.gz is missing: run notebook 04_truth_generation"):
+        study.RnaTruth.existing(layout, "ccs")
+    with pytest.raises(FileNotFoundError, match=r"rna_isoseq\.train.*run notebook 05_make_examples"):
+        study.existing_rna_examples(layout, "isoseq")
+    with pytest.raises(FileNotFoundError, match=r"v1.*best_checkpoint\.json is missing: run notebook 06_finetune"):
+        study.fine_tuned_checkpoints(layout, "v1")
+    with pytest.raises(FileNotFoundError, match="original.*best.pt is missing: run notebook 03_original_model"):
+        study.rna_pseudo_truth(layout, study.original_checkpoint(layout))
+    study.require_inputs({tmp_path: "00_none"})  # present: no error
+
+
+def test_fine_tune_config_is_the_case_study_lists_plus_the_init_checkpoint(tmp_path):
+    v1 = study.fine_tune_config(CASE_STUDY_V1, tmp_path / "best.pt", threads=1)
+    assert (v1.learning_rate, v1.batch_size, v1.num_validation_examples, v1.early_stopping_patience,
+            v1.warmup_steps) == (0.001, 256, 0, 50, 1000)
+    assert v1.init_checkpoint == str(tmp_path / "best.pt") and v1.num_threads == 1
+    assert v1.num_epochs == TrainConfig().num_epochs and v1.tune_every_steps == TrainConfig().tune_every_steps
+    v2 = study.fine_tune_config(CASE_STUDY_V2, "x.pt", ["config.log_every_steps=1", "config.seed=7"])
+    assert (v2.num_epochs, v2.weight_decay, v2.learning_rate_decay_rate, v2.warmup_steps) == (20, 0.00005, 0.995, 500)
+    assert (v2.log_every_steps, v2.seed) == (1, 7)
+    with pytest.raises(InputError, match=r"\[.learning_rate.\] would change the method"):
+        study.fine_tune_config(CASE_STUDY_V1, "x.pt", ["config.learning_rate=0.1"])
+
+
+def test_class_balance_counts_and_fractions(tmp_path):
+    from lowcov.shards import write_info, write_shard
+
+    def example_set(name, labels):
+        directory = tmp_path / name
+        directory.mkdir()
+        write_shard(directory / "shard-00000-of-00001.npz", np.zeros((len(labels), 4, 5, 1), np.uint8),
+                    np.array(labels), {})
+        counts = np.bincount(labels, minlength=3)
+        write_info(directory, {"height": 4, "width": 5, "channels": ["read_base"], "n_examples": len(labels),
+                               "shards": ["shard-00000-of-00001.npz"],
+                               "class_counts": {"hom_ref": int(counts[0]), "het": int(counts[1]),
+                                                "hom_alt": int(counts[2])}})
+        return study.ExampleSet.open(directory)
+
+    balance = study.class_balance(study.ExampleSets(example_set("train", [0, 0, 1, 2]), example_set("tune", [2])))
+    assert balance.loc["train", ["hom_ref", "het", "hom_alt", "examples"]].tolist() == [2, 1, 1, 4]
+    assert balance.loc["train", "hom_ref fraction"] == 0.5 and balance.loc["tune", "hom_alt fraction"] == 1.0
