@@ -1,5 +1,7 @@
 import gzip
 
+import numpy as np
+
 import pysam
 import pytest
 
@@ -90,3 +92,21 @@ def test_unaligned_bam_input_is_read_like_fastq(tmp_path):
         bam.write(rec)
     (read,) = list(read_sequences(path))
     assert (read.name, read.seq) == ("m1", "ACGTTT")
+
+
+def test_pair_with_an_unmappable_mate_keeps_both_records_together(tmp_path, small_genome, rng):
+    from conftest import random_sequence
+
+    fasta, genome = small_genome
+    r1, r2 = tmp_path / "r1.fq", tmp_path / "r2.fq"
+    good = genome["chr1"][5000:5100]
+    junk = random_sequence(np.random.default_rng(99), 100)
+    r1.write_text(f"@x/1\n{good}\n+\n{'I' * 100}\n")
+    r2.write_text(f"@x/2\n{junk}\n+\n{'I' * 100}\n")
+    out = align_reads([r1, r2], fasta, tmp_path / "x.bam", threads=1)
+    with pysam.AlignmentFile(str(out)) as bam:
+        mapped, unmapped = sorted(bam.fetch(until_eof=True), key=lambda r: r.is_unmapped)
+    assert mapped.query_name == unmapped.query_name == "x"
+    assert mapped.reference_start == 5000 and mapped.mate_is_unmapped and not mapped.is_proper_pair
+    assert unmapped.is_unmapped and unmapped.reference_name == "chr1" and unmapped.reference_start == 5000
+    assert unmapped.query_sequence == junk

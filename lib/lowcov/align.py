@@ -146,21 +146,25 @@ def _place(hits, read: Read, read_num: int | None = None) -> list[_Placed]:
 class _Aligner:
     def __init__(self, reference: Path, config: AlignConfig):
         self.config = config
+        self.formatter = _SamFormatter(config)
         self.index = mappy.Aligner(str(reference), preset=config.minimap2_preset)
         if not self.index:
             raise InputError(f"minimap2 could not index reference {reference}")
 
-    def map_single(self, batch: list[Read]) -> list[tuple[Read, list[_Placed]]]:
+    def map_single(self, batch: list[Read]) -> list[str]:
         buf = mappy.ThreadBuffer()
-        return [(read, _place(self.index.map(read.seq, buf=buf), read)) for read in batch]
+        lines: list[str] = []
+        for read in batch:
+            lines += self.formatter.single(read, _place(self.index.map(read.seq, buf=buf), read))
+        return lines
 
-    def map_pairs(self, batch: list[tuple[Read, Read]]):
+    def map_pairs(self, batch: list[tuple[Read, Read]]) -> list[str]:
         buf = mappy.ThreadBuffer()
-        out = []
+        lines: list[str] = []
         for r1, r2 in batch:
             hits = list(self.index.map(r1.seq, r2.seq, buf=buf))
-            out.append((r1, r2, _place(hits, r1, 1), _place(hits, r2, 2)))
-        return out
+            lines += self.formatter.pair(r1, r2, _place(hits, r1, 1), _place(hits, r2, 2))
+        return lines
 
 
 def _header(reference: Path, config: AlignConfig, reads: Sequence[Path]) -> pysam.AlignmentHeader:
@@ -176,48 +180,56 @@ def _header(reference: Path, config: AlignConfig, reads: Sequence[Path]) -> pysa
     })
 
 
-class _RecordWriter:
-    def __init__(self, bam: pysam.AlignmentFile, config: AlignConfig):
-        self.bam, self.config, self.header = bam, config, bam.header
-        self.written = 0
+_CIGAR_OPS = "MIDNSHP=X"
 
-    def _record(self, name: str, placed: _Placed | None, read: Read, flag: int) -> pysam.AlignedSegment:
-        rec = pysam.AlignedSegment(self.header)
-        rec.query_name = name
+
+def _cigar_text(cigar: list[tuple[int, int]]) -> str:
+    return "".join(f"{n}{_CIGAR_OPS[op]}" for op, n in cigar)
+
+
+class _SamFormatter:
+    """SAM text lines for aligned reads. Formatting text in the worker threads and letting
+    ``samtools sort`` parse it is several times cheaper than building pysam records one by one."""
+
+    def __init__(self, config: AlignConfig):
+        self.config = config
+        self.rg = f"RG:Z:{config.read_group}"
+
+    def _line(self, name: str, flag: int, placed: _Placed | None, read: Read, mate: _Placed | None = None,
+              anchor: _Placed | None = None, tlen: int = 0) -> str:
         if placed is None:
-            rec.flag = flag | FLAG_UNMAPPED
-            rec.query_sequence = read.seq
-            if read.qual:
-                rec.query_qualities = pysam.qualitystring_to_array(read.qual)
+            flag |= FLAG_UNMAPPED
+            contig, pos = (anchor.contig, anchor.start + 1) if anchor is not None else ("*", 0)
+            fields = [name, str(flag), contig, str(pos), "0", "*"]
+            seq, qual, tags = read.seq, read.qual or "*", [self.rg]
         else:
-            rec.flag = flag | (FLAG_REVERSE if placed.reverse else 0) | (
-                FLAG_SUPPLEMENTARY if placed.supplementary else 0)
-            rec.reference_name = placed.contig
-            rec.reference_start = placed.start
-            rec.mapping_quality = placed.mapq
-            rec.cigartuples = placed.cigar
-            rec.query_sequence = placed.seq
-            if placed.qual:
-                rec.query_qualities = pysam.qualitystring_to_array(placed.qual)
-            rec.set_tag("NM", placed.nm)
-        rec.set_tag("RG", self.config.read_group)
-        return rec
+            flag |= (FLAG_REVERSE if placed.reverse else 0) | (FLAG_SUPPLEMENTARY if placed.supplementary else 0)
+            fields = [name, str(flag), placed.contig, str(placed.start + 1), str(placed.mapq),
+                      _cigar_text(placed.cigar)]
+            seq, qual, tags = placed.seq, placed.qual or "*", [f"NM:i:{placed.nm}", self.rg]
+        if mate is not None:
+            same = placed is not None and mate.contig == placed.contig or placed is None
+            fields += ["=" if same else mate.contig, str(mate.start + 1), str(tlen)]
+        elif anchor is not None and placed is None:
+            fields += ["=", str(anchor.start + 1), "0"]
+        elif placed is not None and flag & FLAG_PAIRED:  # mate unmapped: it sorts beside this read
+            fields += ["=", str(placed.start + 1), "0"]
+        else:
+            fields += ["*", "0", "0"]
+        return "\t".join(fields + [seq, qual] + tags)
 
-    def single(self, read: Read, placements: list[_Placed]) -> None:
+    def single(self, read: Read, placements: list[_Placed]) -> list[str]:
         if not placements:
-            self.bam.write(self._record(read.name, None, read, 0))
-            self.written += 1
-            return
-        for placed in placements:
-            self.bam.write(self._record(read.name, placed, read, 0))
-            self.written += 1
+            return [self._line(read.name, 0, None, read)]
+        return [self._line(read.name, 0, placed, read) for placed in placements]
 
-    def pair(self, r1: Read, r2: Read, p1: list[_Placed], p2: list[_Placed]) -> None:
+    def pair(self, r1: Read, r2: Read, p1: list[_Placed], p2: list[_Placed]) -> list[str]:
         name = _strip_mate_suffix(r1.name)
         a, b = (p1[0] if p1 else None), (p2[0] if p2 else None)
         proper = (a is not None and b is not None and a.contig == b.contig and a.reverse != b.reverse
                   and max(a.end, b.end) - min(a.start, b.start) <= self.config.max_fragment
                   and (a if not a.reverse else b).start <= (b if a.reverse else a).end)
+        lines = []
         for mine, mate, read, placements, which in ((a, b, r1, p1, FLAG_READ1), (b, a, r2, p2, FLAG_READ2)):
             flag = FLAG_PAIRED | which | (FLAG_PROPER if proper else 0)
             if mate is None:
@@ -225,18 +237,13 @@ class _RecordWriter:
             elif mate.reverse:
                 flag |= FLAG_MATE_REVERSE
             for placed in (placements or [None]):
-                rec = self._record(name, placed, read, flag)
-                anchor = mate if mate is not None else placed
-                if placed is None and mate is not None:  # unmapped read sorts beside its mate
-                    rec.reference_name, rec.reference_start = mate.contig, mate.start
-                if anchor is not None:
-                    rec.next_reference_name, rec.next_reference_start = anchor.contig, anchor.start
+                tlen = 0
                 if placed is not None and mate is not None and placed.contig == mate.contig and not placed.supplementary:
                     left, right = min(placed.start, mate.start), max(placed.end, mate.end)
                     leftmost = placed.start < mate.start or (placed.start == mate.start and which == FLAG_READ1)
-                    rec.template_length = (right - left) if leftmost else -(right - left)
-                self.bam.write(rec)
-                self.written += 1
+                    tlen = (right - left) if leftmost else -(right - left)
+                lines.append(self._line(name, flag, placed, read, mate=mate, anchor=mate, tlen=tlen))
+        return lines
 
 
 def align_reads(reads: Sequence[str | os.PathLike], reference: str | os.PathLike, out_bam: str | os.PathLike,
@@ -255,40 +262,39 @@ def align_reads(reads: Sequence[str | os.PathLike], reference: str | os.PathLike
     out_bam = Path(out_bam)
     aligner = _Aligner(reference, config)
     header = _header(reference, config, reads)
-    unsorted = temporary_name(out_bam.with_name(out_bam.name + ".unsorted.bam"))
+    unsorted = temporary_name(out_bam.with_name(out_bam.name + ".unsorted.sam"))
     log.info("aligning %s to %s with minimap2 preset %s (%d threads)",
              ", ".join(map(str, reads)), reference, config.minimap2_preset, config.threads)
     paired = len(reads) == 2
     source = _pairs(*reads) if paired else read_sequences(reads[0])
+    written = 0
     try:
-        with pysam.AlignmentFile(str(unsorted), "wb", header=header, threads=1) as bam, \
-                ThreadPoolExecutor(max(1, config.threads)) as pool, \
-                tqdm(desc=f"align {reads[0].name}", unit=" reads", disable=None) as progress:
-            writer = _RecordWriter(bam, config)
+        with open(unsorted, "w") as sam, ThreadPoolExecutor(max(1, config.threads)) as pool, \
+                tqdm(desc=f"align {reads[0].name}", unit=" records", disable=None) as progress:
+            sam.write(str(header))
             work = aligner.map_pairs if paired else aligner.map_single
             # keep at most threads+1 batches in flight so memory stays bounded
             pending = []
             for batch in _batched(source, config.batch_size):
                 pending.append(pool.submit(work, batch))
                 if len(pending) > config.threads:
-                    _drain(pending.pop(0), writer, paired, progress)
+                    written += _drain(pending.pop(0), sam, progress)
             for future in pending:
-                _drain(future, writer, paired, progress)
+                written += _drain(future, sam, progress)
         with atomic_output(out_bam) as tmp:
             pysam.sort("-@", str(max(1, config.threads)), "-m", config.sort_memory,
                        "-T", str(tmp) + ".sorttmp", "-o", str(tmp), str(unsorted))
             pysam.index(str(tmp))
     finally:
         remove_with_sidecars(unsorted)
-    log.info("wrote %s (%d records)", out_bam, writer.written)
+    log.info("wrote %s (%d records)", out_bam, written)
     return out_bam
 
 
-def _drain(future, writer: _RecordWriter, paired: bool, progress) -> None:
-    results = future.result()
-    for item in results:
-        if paired:
-            writer.pair(*item)
-        else:
-            writer.single(*item)
-    progress.update(len(results) * (2 if paired else 1))
+def _drain(future, sam, progress) -> int:
+    lines = future.result()
+    if lines:
+        sam.write("\n".join(lines))
+        sam.write("\n")
+    progress.update(len(lines))
+    return len(lines)
