@@ -25,6 +25,7 @@ from tqdm import tqdm
 from . import InputError
 from .checks import bam_contigs, require_bam
 from .fileio import atomic_output
+from .reads import EXCLUDED_FLAGS
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ BUCKETS: tuple[tuple[str, int, int | None], ...] = (
     ("High Coverage (>20)", 21, None),
 )
 
-#: samtools depth's default exclusion: UNMAP, SECONDARY, QCFAIL, DUP
-SAMTOOLS_DEPTH_EXCLUDE = 0x4 | 0x100 | 0x200 | 0x400
+#: samtools depth's default exclusion (UNMAP, SECONDARY, QCFAIL, DUP): the same reads pileups skip
+SAMTOOLS_DEPTH_EXCLUDE = EXCLUDED_FLAGS
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
-"""Descriptive statistics of a truth VCF and helpers to pick regions worth looking at."""
+"""What a truth set holds, and helpers to pick regions worth looking at.
+
+:func:`truth_summary` counts SNP and indel records per contig, in and out of the confident regions,
+with the Ti/Tv and het/hom-alt ratios hap.py reports in its TRUTH.TOTAL columns: Ti/Tv over SNP
+alleles, het/hom over records (a 1|2 site counts as het). A record counts as confident when it lies
+fully inside a confident interval; the ratios are over confident records. It serves the simulated
+demo truth and GIAB's alike.
+"""
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 
 import numpy as np
 import pandas as pd
@@ -12,59 +18,72 @@ from .benchmark.regions import RegionSet
 from .checks import require_vcf
 from .coverage import contig_depth
 
-_TRANSITIONS = {frozenset("AG"), frozenset("CT")}
+TRANSITIONS = {("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")}
+_COUNTS = ("snps", "indels", "snps_confident", "indels_confident", "multiallelic", "transitions", "transversions",
+           "het_snp", "hom_snp", "het_indel", "hom_indel")
 
 
-def truth_summary(truth_vcf: str | os.PathLike, confident_bed: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Per contig (and an ``all`` row): SNPs, indels, how many fall in confident regions, Ti/Tv of SNPs,
-    het/hom-alt ratio, and the fraction of the contig that is confident."""
-    truth_vcf = require_vcf(truth_vcf)
-    confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
-    with pysam.VariantFile(str(truth_vcf)) as vcf:
-        lengths = {c: vcf.header.contigs[c].length for c in vcf.header.contigs}
-        sample = next(iter(vcf.header.samples), None)
-        for rec in vcf:
-            c = counts[rec.chrom]
-            kind = "SNPs" if all(len(a) == len(rec.ref) == 1 for a in rec.alts or ()) else "indels"
-            c[kind] += 1
-            spans[rec.chrom].append((rec.start, rec.stop, kind))
-            if kind == "SNPs" and len(rec.alts) == 1:
-                c["ti" if frozenset((rec.ref, rec.alts[0])) in _TRANSITIONS else "tv"] += 1
-            if sample is not None:
-                gt = [a for a in (rec.samples[sample]["GT"] or ()) if a is not None]
-                if len(gt) == 2 and 0 in gt and max(gt) > 0:
-                    c["het"] += 1
-                elif len(gt) == 2 and gt[0] == gt[1] and gt[0] > 0:
-                    c["hom"] += 1
-    for contig, records in spans.items():
-        starts, stops = (np.array([r[i] for r in records], dtype=np.int64) for i in (0, 1))
-        inside = (confident.overlaps(contig, starts, stops) if confident is not None
-                  else np.ones(len(records), dtype=bool))
-        for (_, _, kind), flag in zip(records, inside):
-            counts[contig][f"{kind} in confident"] += int(flag)
-    rows = {}
-    for contig in [c for c in lengths if c in counts]:
-        rows[contig] = counts[contig]
-    total: dict[str, int] = defaultdict(int)
-    for c in rows.values():
-        for k, v in c.items():
-            total[k] += v
-    rows["all"] = total
-    table = pd.DataFrame(
-        {name: {"SNPs": c["SNPs"], "indels": c["indels"],
-                "SNPs in confident": c["SNPs in confident"], "indels in confident": c["indels in confident"],
-                "Ti/Tv": c["ti"] / c["tv"] if c["tv"] else np.nan,
-                "het/hom": c["het"] / c["hom"] if c["hom"] else np.nan}
-         for name, c in rows.items()}).T
-    for column in ("SNPs", "indels", "SNPs in confident", "indels in confident"):
-        table[column] = table[column].astype("int64")
-    if confident is not None:
-        length = {**lengths, "all": sum(lengths[c] for c in rows if c != "all")}
-        table["confident fraction"] = [confident.size(None if n == "all" else n) / length[n] for n in table.index]
+def _ratio(numerator: int, denominator: int) -> float:
+    return round(numerator / denominator, 4) if denominator else float("nan")
+
+
+def truth_summary(truth_vcf: str | os.PathLike, confident_bed: str | os.PathLike) -> dict:
+    """Counts per contig and overall: ``{"contigs": {name: {...}}, "total": {...}}``.
+
+    Each block has snps, indels, snps_confident, indels_confident, multiallelic, transitions,
+    transversions, titv, het, hom, het_hom (SNP and indel records together), het_hom_snp,
+    het_hom_indel, length and confident_bases.
+    """
+    confident = RegionSet.from_bed(confident_bed, "CONF")
+    contigs: dict[str, dict] = {}
+    with pysam.VariantFile(str(require_vcf(truth_vcf))) as vcf:
+        sample = next(iter(vcf.header.samples))
+        for name in vcf.header.contigs:
+            contigs[name] = dict.fromkeys(_COUNTS, 0)
+            contigs[name]["length"] = vcf.header.contigs[name].length
+            contigs[name]["confident_bases"] = confident.size(name) if name in confident.contigs else 0
+        records = [(r.contig, r.start, r.stop, r.ref, r.alts or (), r.samples[sample]["GT"]) for r in vcf]
+    by_contig: dict[str, list] = {}
+    for record in records:
+        by_contig.setdefault(record[0], []).append(record)
+    for name, rows in by_contig.items():
+        starts = np.array([r[1] for r in rows], dtype=np.int64)
+        stops = np.array([r[2] for r in rows], dtype=np.int64)
+        inside = confident.covers(name, starts, stops)
+        counts = contigs[name]
+        for (_, _, _, ref, alts, gt), is_confident in zip(rows, inside):
+            snp = len(ref) == 1 and all(len(a) == 1 for a in alts)
+            kind = "snps" if snp else "indels"
+            counts[kind] += 1
+            counts["multiallelic"] += len(alts) > 1
+            if not is_confident:
+                continue
+            counts[f"{kind}_confident"] += 1
+            zygosity = "het" if gt[0] != gt[1] else "hom"
+            counts[f"{zygosity}_{'snp' if snp else 'indel'}"] += 1
+            if snp:
+                for alt in alts:
+                    counts["transitions" if (ref, alt) in TRANSITIONS else "transversions"] += 1
+    total = {k: sum(c[k] for c in contigs.values()) for k in (*_COUNTS, "length", "confident_bases")}
+    for block in (*contigs.values(), total):
+        block["titv"] = _ratio(block["transitions"], block["transversions"])
+        block["het_hom_snp"] = _ratio(block["het_snp"], block["hom_snp"])
+        block["het_hom_indel"] = _ratio(block["het_indel"], block["hom_indel"])
+        block["het_hom"] = _ratio(block["het_snp"] + block["het_indel"], block["hom_snp"] + block["hom_indel"])
+        block["confident_fraction"] = _ratio(block["confident_bases"], block["length"])
+    return {"contigs": contigs, "total": total}
+
+
+def summary_table(summary: dict) -> pd.DataFrame:
+    """:func:`truth_summary` as a table, one row per contig and an ``all`` row."""
+    columns = {"snps": "SNPs", "indels": "indels", "snps_confident": "SNPs in confident",
+               "indels_confident": "indels in confident", "titv": "Ti/Tv (confident SNPs)",
+               "het_hom": "het/hom (confident)", "confident_fraction": "confident fraction"}
+    rows = {name: block for name, block in summary["contigs"].items() if block["snps"] + block["indels"]}
+    rows["all"] = summary["total"]
+    table = pd.DataFrame(rows).T[list(columns)].rename(columns=columns)
     table.index.name = "contig"
-    return table
+    return table.astype({c: "int64" for c in ("SNPs", "indels", "SNPs in confident", "indels in confident")})
 
 
 def busiest_window(bam: str | os.PathLike, contig: str, width: int = 20_000, step: int = 1_000) -> tuple[str, int, int]:

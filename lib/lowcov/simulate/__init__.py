@@ -28,7 +28,7 @@ from .haplotypes import Haplotype, apply_variants, build_haplotypes
 from .reference import Interval, Reference, simulate_reference
 from .rna import (EditingSite, RnaReads, Transcript, assign_allele_shares, assign_expression, choose_editing_sites,
                   depth_buckets, sample_rna_reads, simulate_transcripts)
-from .summary import truth_summary
+from ..truthstats import truth_summary
 from .variants import Variant, confident_regions, normalise, simulate_variants
 
 __all__ = [

@@ -153,7 +153,7 @@ class DemoConfig:
     # -- RNA (PacBio Kinnex full-length) ---------------------------------------------------------
     #: mean intergenic gap between consecutive genes; genes are ~50x denser than in human so that
     #: the demo has a few hundred of them
-    intergenic_mean: int = 2_000
+    intergenic_mean: int = 1_000
     #: spliced transcript length range and exon count range
     transcript_length: tuple[int, int] = (1_000, 3_000)
     exon_count: tuple[int, int] = (3, 15)
@@ -166,7 +166,7 @@ class DemoConfig:
     #: reads over ~500 genes this puts ~2/3 of covered bases at depth 1-7 and ~15 % above 20, like
     #: the case study's RNA (478 M / 137 M / 96 M bases), and ~11 Mb of reads
     expression_sd: float = 2.1
-    rna_read_count: int = 6_000
+    rna_read_count: int = 12_000
     #: fraction of reads missing a random part of their 5' end (degradation, incomplete RT)
     truncated_read_fraction: float = 0.12
     #: allele-specific expression: fraction of genes, and the range of the favoured allele's share
