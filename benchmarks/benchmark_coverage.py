@@ -30,7 +30,8 @@ def samtools_depth(bam: Path) -> tuple[float, int]:
         out = Path(tmp) / "depth.txt"
         seconds, _ = timed(lambda: pysam.samtools.depth(str(bam), "-o", str(out)))
         with open(out) as handle:
-            covered = sum(1 for _ in handle)
+            # samtools also lists bases inside reads where only deletions are (depth 0)
+            covered = sum(1 for line in handle if not line.endswith("\t0\n"))
     return seconds, covered
 
 

@@ -90,10 +90,17 @@ def bin_means(depth: np.ndarray, bin_size: int) -> np.ndarray:
     return means
 
 
-def _contig_summary(args) -> tuple[str, np.ndarray, np.ndarray]:
-    bam_path, contig, config = args
-    depth = contig_depth(bam_path, contig, config)
-    return contig, depth_histogram(depth), bin_means(depth, config.bin_size)
+def _region_depth(args) -> tuple[str, int, np.ndarray]:
+    bam_path, contig, start, end, config = args
+    return contig, start, contig_depth(bam_path, contig, config, start, end)
+
+
+def _regions(lengths: dict[str, int], contigs: list[str], workers: int) -> list[tuple[str, int, int]]:
+    """Contigs cut into about ``2 * workers`` pieces in all (at most 20 Mb each), so one long contig
+    still keeps every worker busy; each piece's depth is exact because blocks are clipped to it."""
+    total = sum(lengths[c] for c in contigs)
+    size = max(1_000_000, min(20_000_000, -(-total // max(1, 2 * workers))))
+    return [(c, s, min(s + size, lengths[c])) for c in contigs for s in range(0, lengths[c], size)]
 
 
 @dataclass
@@ -134,16 +141,23 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
     unknown = [c for c in contigs if c not in available]
     if unknown:
         raise InputError(f"contig(s) {', '.join(unknown)} not in {bam_path} (it has {', '.join(list(available)[:8])}...)")
-    jobs = [(str(bam_path), c, config) for c in contigs]
+    jobs = [(str(bam_path), c, s, e, config) for c, s, e in _regions(available, contigs, config.threads)]
     histograms, bins = [], []
-    progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" contigs", disable=None)
+    pieces: dict[str, list[np.ndarray]] = {c: [] for c in contigs}
+    progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" regions", disable=None)
     with ProcessPoolExecutor(max(1, min(config.threads, len(jobs)))) as pool:
-        for contig, hist, means in pool.map(_contig_summary, jobs):
-            nonzero = np.flatnonzero(hist)
-            histograms.append(pd.DataFrame({"contig": contig, "depth": nonzero, "bases": hist[nonzero]}))
-            bins.append(pd.DataFrame({"contig": contig, "start": np.arange(len(means)) * config.bin_size,
-                                      "mean_depth": means}))
+        # map keeps job order, so each contig's pieces arrive in position order
+        for contig, _, depth in pool.map(_region_depth, jobs):
+            pieces[contig].append(depth)
             progress.update()
+            if sum(len(p) for p in pieces[contig]) == available[contig]:
+                whole = np.concatenate(pieces.pop(contig))
+                hist = depth_histogram(whole)
+                means = bin_means(whole, config.bin_size)
+                nonzero = np.flatnonzero(hist)
+                histograms.append(pd.DataFrame({"contig": contig, "depth": nonzero, "bases": hist[nonzero]}))
+                bins.append(pd.DataFrame({"contig": contig, "start": np.arange(len(means)) * config.bin_size,
+                                          "mean_depth": means}))
     progress.close()
     summary = DepthSummary(pd.concat(histograms, ignore_index=True), pd.concat(bins, ignore_index=True))
     if out_prefix is not None:
