@@ -162,10 +162,11 @@ def build_html(notebooks: list[Notebook]) -> bool:
     if problems:
         print("[book] refusing to render:\n  " + "\n  ".join(problems), file=sys.stderr)
         return False
-    command = [sys.executable, "-m", "jupyter_book", "build", str(REPO_ROOT), "-W", "-n", "--keep-going"]
+    # --all: pages that glue values from notebooks are not tracked as depending on them
+    command = [sys.executable, "-m", "jupyter_book", "build", str(REPO_ROOT), "--all", "-W", "-n", "--keep-going"]
     jb = Path(sys.executable).with_name("jupyter-book")
     if jb.exists():
-        command = [str(jb), "build", str(REPO_ROOT), "-W", "-n", "--keep-going"]
+        command = [str(jb), "build", str(REPO_ROOT), "--all", "-W", "-n", "--keep-going"]
     print("[book] " + " ".join(command), flush=True)
     return subprocess.run(command, cwd=REPO_ROOT).returncode == 0
 
