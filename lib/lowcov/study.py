@@ -40,15 +40,18 @@ log = logging.getLogger(__name__)
 #: Training settings of the demo's original model. DeepVariant's defaults (batch 16384, 10 epochs,
 #: tune every 12,800 steps) are sized for hundreds of millions of examples; the demo has tens of
 #: thousands, so batches are small, tuning frequent and the schedule short. Same keys, same syntax.
+#: Adam: in 3 epochs SGD (lr 0.01, momentum 0.9) reached tune f1_weighted 0.967 and chr1 SNP/INDEL F1
+#: 0.9963/0.9059; Adam (lr 0.001) reached 0.978 and 0.9977/0.9175 in the same time.
 DEMO_ORIGINAL_OVERRIDES = [
+    "config.optimizer=adam",
+    "config.learning_rate=0.001",
     "config.batch_size=64",
     "config.num_epochs=3",
-    "config.learning_rate=0.01",
     "config.learning_rate_num_epochs_per_decay=1",
     "config.learning_rate_decay_rate=0.7",
     "config.tune_every_steps=150",
     "config.log_every_steps=50",
-    "config.num_validation_examples=0",
+    "config.num_validation_examples=3000",
     "config.early_stopping_patience=8",
 ]
 
