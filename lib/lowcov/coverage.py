@@ -10,6 +10,7 @@ Contigs are processed in parallel worker processes.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -47,12 +48,15 @@ class DepthConfig:
     #: depth along the contig is averaged over windows of this size for plots
     bin_size: int = 10_000
     threads: int = 2
+    #: inputs with fewer reference bases than this are done in one process (threads then decompress
+    #: the BAM): starting worker processes costs more than they save on a few megabases
+    pool_min_bases: int = 1_000_000
 
 
 def contig_depth(bam_path: str | os.PathLike, contig: str, config: DepthConfig = DepthConfig(),
-                 start: int = 0, end: int | None = None) -> np.ndarray:
+                 start: int = 0, end: int | None = None, decompression_threads: int = 1) -> np.ndarray:
     """Depth at every base of ``contig[start:end]`` (0-based, half-open; default the whole contig)."""
-    with pysam.AlignmentFile(str(bam_path), "rb") as bam:
+    with pysam.AlignmentFile(str(bam_path), "rb", threads=max(1, decompression_threads)) as bam:
         try:
             length = bam.get_reference_length(contig)
         except KeyError:
@@ -65,7 +69,12 @@ def contig_depth(bam_path: str | os.PathLike, contig: str, config: DepthConfig =
         for read in bam.fetch(contig, start, end):
             if read.flag & config.exclude_flags or read.mapping_quality < config.min_mapq:
                 continue
-            for block_start, block_end in read.get_blocks():
+            blocks = read.get_blocks()
+            if len(blocks) == 1:  # most short reads: one aligned block, no unpacking loop
+                starts.append(blocks[0][0])
+                ends.append(blocks[0][1])
+                continue
+            for block_start, block_end in blocks:
                 starts.append(block_start)
                 ends.append(block_end)
     span = end - start
@@ -99,7 +108,7 @@ def _regions(lengths: dict[str, int], contigs: list[str], workers: int) -> list[
     """Contigs cut into about ``2 * workers`` pieces in all (at most 20 Mb each), so one long contig
     still keeps every worker busy; each piece's depth is exact because blocks are clipped to it."""
     total = sum(lengths[c] for c in contigs)
-    size = max(1_000_000, min(20_000_000, -(-total // max(1, 2 * workers))))
+    size = max(250_000, min(20_000_000, -(-total // max(1, 2 * workers))))
     return [(c, s, min(s + size, lengths[c])) for c in contigs for s in range(0, lengths[c], size)]
 
 
@@ -145,9 +154,15 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
     histograms, bins = [], []
     pieces: dict[str, list[np.ndarray]] = {c: [] for c in contigs}
     progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" regions", disable=None)
-    with ProcessPoolExecutor(max(1, min(config.threads, len(jobs)))) as pool:
-        # map keeps job order, so each contig's pieces arrive in position order
-        for contig, _, depth in pool.map(_region_depth, jobs):
+    in_process = config.threads <= 1 or sum(available[c] for c in contigs) < config.pool_min_bases
+    with contextlib.ExitStack() as stack:
+        if in_process:
+            results = ((c, s, contig_depth(b, c, cfg, s, e, decompression_threads=config.threads))
+                       for b, c, s, e, cfg in jobs)
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(max(1, min(config.threads, len(jobs)))))
+            results = pool.map(_region_depth, jobs)  # keeps job order: a contig's pieces arrive in order
+        for contig, _, depth in results:
             pieces[contig].append(depth)
             progress.update()
             if sum(len(p) for p in pieces[contig]) == available[contig]:
