@@ -245,7 +245,7 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
 
     A complete set made with the same inputs and configuration is reused unless ``force``.
     """
-    from .manifest import fingerprint
+    from .manifest import fingerprint, jsonable
 
     out_dir = Path(out_dir)
     bam = require_bam(bam)
@@ -273,7 +273,7 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
     info_path = out_dir / "example_info.json"
     if info_path.exists() and not force:
         existing = ExampleSet.open(out_dir)
-        if existing.info.get("params") == _jsonable(params) and all(p.exists() for p in existing.shards):
+        if existing.info.get("params") == jsonable(params) and all(p.exists() for p in existing.shards):
             log.info("examples in %s are up to date (%d examples)", out_dir, len(existing))
             return existing
     if out_dir.exists():
@@ -319,14 +319,8 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
         "shards": shards, "seconds": round(seconds, 2),
         "examples_per_second": round(n_examples / seconds, 1) if seconds else None,
         "regions": [{k: v for k, v in r.items() if k != "part"} for r in results],
-        "params": _jsonable(params),
+        "params": jsonable(params),
     }
     write_info(out_dir, info)
     log.info("wrote %d examples (%s) in %.1f s to %s", n_examples, info["class_counts"], seconds, out_dir)
     return ExampleSet.open(out_dir)
-
-
-def _jsonable(value):
-    import json
-
-    return json.loads(json.dumps(value, default=str))

@@ -34,16 +34,24 @@ def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     return record
 
 
-def _jsonable(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     if is_dataclass(value):
-        return _jsonable(asdict(value))
+        return _plain(asdict(value))
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (dataclasses as dicts, tuples as lists, other objects as
+    strings), so parameters can be compared with what a manifest recorded."""
+    return json.loads(json.dumps(_plain(value), default=str))
+
+
 
 
 def manifest_path(stage_dir: str | os.PathLike, stage: str) -> Path:
@@ -58,7 +66,7 @@ def is_current(stage_dir, stage: str, inputs: Sequence, params: Any, outputs: Se
         recorded = json.loads(path.read_text())
     except json.JSONDecodeError:
         return False
-    if recorded.get("params") != _jsonable(params):
+    if recorded.get("params") != jsonable(params):
         return False
     if [r["path"] for r in recorded.get("outputs", [])] != [str(o) for o in outputs]:
         return False
@@ -80,12 +88,12 @@ def write_manifest(stage_dir, stage: str, inputs: Sequence, params: Any, outputs
         "stage": stage,
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "seconds": seconds,
-        "params": _jsonable(params),
+        "params": jsonable(params),
         "inputs": [fingerprint(p) for p in inputs],
         "outputs": [fingerprint(p) for p in outputs],
         "versions": {"lowcov": __version__, "python": platform.python_version(),
                      "pysam": pysam.__version__, "numpy": numpy.__version__},
-        "extra": _jsonable(extra or {}),
+        "extra": jsonable(extra or {}),
     }
     target = manifest_path(stage_dir, stage)
     with atomic_output(target) as tmp:
