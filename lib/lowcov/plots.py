@@ -133,20 +133,23 @@ def pileup_channels(image: np.ndarray, channels, title: str = "", figsize=(12, 2
     return fig
 
 
-def training_curves(log_csv, title: str = "", axes=None, label: str | None = None, best_step: int | None = None):
-    """Training loss and tune f1_weighted against step, from a training log (train_log.csv)."""
+def training_curves(log_csv, title: str = "", axes=None, label: str | None = None, best_step: int | None = None,
+                    marker: str = "o", linestyle: str = "-", markersize: float = 6):
+    """Training loss and tune f1_weighted against step, from a training log (train_log.csv).
+    Pass different ``marker``/``linestyle`` when drawing several runs whose curves coincide."""
     log = pd.read_csv(log_csv)
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.3))
     train_rows = log.dropna(subset=["train_loss"])
     tune_rows = log.dropna(subset=["tune_f1_weighted"])
-    axes[0].plot(train_rows.step, train_rows.train_loss, label=label or "train loss")
+    axes[0].plot(train_rows.step, train_rows.train_loss, ls=linestyle, label=label or "train loss")
     if tune_rows.tune_loss.notna().any():
         axes[0].plot(tune_rows.step, tune_rows.tune_loss, ls="--", marker=".", label=f"{label + ' ' if label else ''}tune loss")
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("loss")
     axes[0].legend(frameon=False, fontsize=8)
-    axes[1].plot(tune_rows.step, tune_rows.tune_f1_weighted, marker="o", label=label)
+    axes[1].plot(tune_rows.step, tune_rows.tune_f1_weighted, marker=marker, ls=linestyle, markersize=markersize,
+                 label=label)
     if best_step is not None:
         axes[1].axvline(best_step, color="grey", ls=":", lw=1)
     axes[1].set_xlabel("step")
