@@ -16,7 +16,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from . import InputError
 from .checks import bam_contigs, require_bam
 from .fileio import atomic_output
+from .intervals import true_runs
 from .reads import EXCLUDED_FLAGS
 
 log = logging.getLogger(__name__)
@@ -187,12 +188,6 @@ def read_depth_summary(out_prefix: str | os.PathLike) -> DepthSummary:
                         pd.read_csv(f"{out_prefix}.bins.tsv", sep="\t"))
 
 
-def _runs(mask: np.ndarray) -> Iterable[tuple[int, int]]:
-    """Half-open (start, end) intervals where ``mask`` is true."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
-    return zip(edges[::2].tolist(), edges[1::2].tolist())
-
-
 def write_bucket_beds(bam_path: str | os.PathLike, contig: str, out_dir: str | os.PathLike,
                       config: DepthConfig = DepthConfig()) -> dict[str, Path]:
     """One BED per coverage bucket of ``contig`` (for stratified benchmarking), keyed by bucket name."""
@@ -206,7 +201,7 @@ def write_bucket_beds(bam_path: str | os.PathLike, contig: str, out_dir: str | o
         slug = name.split(" (")[0].split()[0].lower()
         path = out_dir / f"{Path(bam_path).name.removesuffix('.bam')}.{contig}.depth_{slug}.bed"
         with atomic_output(path) as tmp, open(tmp, "w") as handle:
-            for start, end in _runs(mask):
+            for start, end in zip(*true_runs(mask)):
                 handle.write(f"{contig}\t{start}\t{end}\n")
         paths[name] = path
     return paths

@@ -24,7 +24,8 @@ from .benchmark import BenchmarkResult, compare
 from .benchmark.regions import RegionSet
 from .call import CallConfig, call_variants
 from .candidates import CandidateConfig
-from .coverage import DepthConfig, _runs, contig_depth
+from .coverage import DepthConfig, contig_depth
+from .intervals import true_runs
 from .examples import ExamplesConfig, make_examples
 from .fileio import atomic_output, sha256sum
 from .layout import Layout
@@ -180,7 +181,7 @@ def rna_confident_regions(rna_bam: str | os.PathLike, dna_confident_bed: str | o
             keep = (rna_depth >= min_depth) & confident
             counts["rna_min_depth_bases"] += int((rna_depth >= min_depth).sum())
             counts["confident_bases"] += int(keep.sum())
-            for start, end in _runs(keep):
+            for start, end in zip(*true_runs(keep)):
                 handle.write(f"{contig}\t{start}\t{end}\n")
     return counts
 

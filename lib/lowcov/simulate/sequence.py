@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..intervals import true_runs  # noqa: F401  (re-exported for the simulator's modules)
+
 ALPHABET = b"ACGT"
 #: code -> ASCII letter
 ASCII = np.frombuffer(ALPHABET, dtype=np.uint8)
@@ -32,13 +34,6 @@ def decode(codes: np.ndarray) -> str:
 
 def reverse_complement(codes: np.ndarray) -> np.ndarray:
     return (3 - codes[..., ::-1]).astype(np.uint8)
-
-
-def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Half-open [start, end) of every run of True in a 1-D boolean array."""
-    padded = np.concatenate(([False], np.asarray(mask, dtype=bool), [False]))
-    steps = np.diff(padded.view(np.int8))
-    return np.flatnonzero(steps == 1), np.flatnonzero(steps == -1)
 
 
 def periodic_tracts(codes: np.ndarray, period: int, min_length: int) -> tuple[np.ndarray, np.ndarray]:
