@@ -6,7 +6,7 @@ import yaml
 
 from conftest import REPO_ROOT
 
-CONDA_NAMES = {"torch": "pytorch"}
+CONDA_NAMES = {"torch": "pytorch", "isal": "python-isal"}
 
 
 def split(requirement: str) -> tuple[str, str]:

@@ -5,25 +5,29 @@ bases with depth 1-7 ("low"), 8-20 ("medium") and >20 ("high"). :func:`contig_de
 depth as ``samtools depth`` with its defaults (reads flagged unmapped, secondary, QC-fail or duplicate
 are skipped; deletions and reference skips are not counted; overlapping mates count twice), but from
 each read's aligned blocks with a difference array instead of a pileup, so its cost grows with the
-number of reads, not with read length x depth: long RNA reads and deep genes stay cheap.
-Contigs are processed in parallel worker processes.
+number of reads, not with read length x depth: long RNA reads and deep genes stay cheap. BAM with a
+``.bai`` index is read by :mod:`lowcov.bamraw` (compiled record loop, ISA-L inflate; about twice as fast
+as ``samtools depth``, ``benchmarks/benchmark_coverage.py``); other inputs go through pysam. Long
+contigs are cut into pieces processed in parallel.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numba
 import numpy as np
 import pandas as pd
 import pysam
 from tqdm import tqdm
 
-from . import InputError
+from . import InputError, bamraw
 from .checks import bam_contigs, require_bam
 from .fileio import atomic_output
 from .intervals import true_runs
@@ -49,42 +53,85 @@ class DepthConfig:
     #: depth along the contig is averaged over windows of this size for plots
     bin_size: int = 10_000
     threads: int = 2
-    #: inputs with fewer reference bases than this are done in one process (threads then decompress
-    #: the BAM): starting worker processes costs more than they save on a few megabases
+    #: inputs read through pysam with fewer reference bases than this are done in one process
+    #: (threads then decompress the BAM): starting worker processes costs more than they save
     pool_min_bases: int = 1_000_000
 
 
 def contig_depth(bam_path: str | os.PathLike, contig: str, config: DepthConfig = DepthConfig(),
                  start: int = 0, end: int | None = None, decompression_threads: int = 1) -> np.ndarray:
     """Depth at every base of ``contig[start:end]`` (0-based, half-open; default the whole contig)."""
-    with pysam.AlignmentFile(str(bam_path), "rb", threads=max(1, decompression_threads)) as bam:
+    with pysam.AlignmentFile(str(require_bam(bam_path)), "rb") as bam:
         try:
             length = bam.get_reference_length(contig)
         except KeyError:
             raise InputError(f"contig {contig} is not in {bam_path}") from None
-        end = length if end is None else min(end, length)
-        if not 0 <= start < end:
-            raise InputError(f"empty region {contig}:{start + 1}-{end} for {bam_path}")
-        starts: list[int] = []
-        ends: list[int] = []
+        tid = bam.get_tid(contig)
+    end = length if end is None else min(end, length)
+    if not 0 <= start < end:
+        raise InputError(f"empty region {contig}:{start + 1}-{end} for {bam_path}")
+    delta = np.zeros(end - start + 1, dtype=np.int32)
+    if bamraw.readable(bam_path):
+        span = _bai(str(bamraw.bai_path(bam_path)), os.stat(bamraw.bai_path(bam_path)).st_mtime_ns).span(tid, start, end)
+        if span is not None:
+            for buffer in bamraw.region_buffers(bam_path, span, threads=decompression_threads):
+                if _add_block_edges(buffer, tid, start, end, config.exclude_flags, config.min_mapq, delta):
+                    break
+    else:
+        _add_block_edges_pysam(bam_path, contig, start, end, config, decompression_threads, delta)
+    return np.cumsum(delta[:-1], dtype=np.int32)
+
+
+@functools.lru_cache(maxsize=16)
+def _bai(path: str, mtime_ns: int) -> bamraw.BaiIndex:
+    return bamraw.BaiIndex.read(path)
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_block_edges(buf, tid, start, end, exclude_flags, min_mapq, delta) -> bool:
+    """+1/-1 at both ends of every aligned block (M, =, X) of the records in ``buf``, clipped to
+    ``[start, end)``; True once a record lies past the region (the BAM is sorted: nothing follows)."""
+    at, n = 0, len(buf)
+    while at < n:
+        size = bamraw.record_size(buf, at)
+        ref, pos = bamraw.i32(buf, at + bamraw.REF_ID), bamraw.i32(buf, at + bamraw.POS)
+        if ref != tid or pos >= end:
+            return True
+        if not (bamraw.u16(buf, at + bamraw.FLAG) & exclude_flags) and buf[at + bamraw.MAPQ] >= min_mapq:
+            c = bamraw.cigar_offset(buf, at)
+            for k in range(bamraw.u16(buf, at + bamraw.N_CIGAR)):
+                value = bamraw.u32(buf, c + 4 * k)
+                op, length = value & 0xF, value >> 4
+                if op == 0 or op == 7 or op == 8:
+                    lo, hi = max(pos, start), min(pos + length, end)
+                    if lo < hi:
+                        delta[lo - start] += 1
+                        delta[hi - start] -= 1
+                    pos += length
+                elif op == 2 or op == 3:
+                    pos += length
+        at += size
+    return False
+
+
+def _add_block_edges_pysam(bam_path, contig: str, start: int, end: int, config: DepthConfig, threads: int,
+                           delta: np.ndarray) -> None:
+    """The same edges through pysam, for inputs the raw reader does not take (CRAM, CSI index)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    with pysam.AlignmentFile(str(bam_path), "rb", threads=max(1, threads)) as bam:
         for read in bam.fetch(contig, start, end):
             if read.flag & config.exclude_flags or read.mapping_quality < config.min_mapq:
                 continue
-            blocks = read.get_blocks()
-            if len(blocks) == 1:  # most short reads: one aligned block, no unpacking loop
-                starts.append(blocks[0][0])
-                ends.append(blocks[0][1])
-                continue
-            for block_start, block_end in blocks:
+            for block_start, block_end in read.get_blocks():
                 starts.append(block_start)
                 ends.append(block_end)
     span = end - start
-    # blocks reaching outside the region are clipped to it
     first = np.clip(np.asarray(starts, dtype=np.int64) - start, 0, span)
     last = np.clip(np.asarray(ends, dtype=np.int64) - start, 0, span)
-    delta = np.bincount(first, minlength=span + 1).astype(np.int32)
-    delta -= np.bincount(last, minlength=span + 1).astype(np.int32)
-    return np.cumsum(delta[:span], dtype=np.int32)
+    keep = first < last
+    delta += np.bincount(first[keep], minlength=span + 1).astype(np.int32)
+    delta -= np.bincount(last[keep], minlength=span + 1).astype(np.int32)
 
 
 def depth_histogram(depth: np.ndarray) -> np.ndarray:
@@ -155,13 +202,17 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
     histograms, bins = [], []
     pieces: dict[str, list[np.ndarray]] = {c: [] for c in contigs}
     progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" regions", disable=None)
-    in_process = config.threads <= 1 or sum(available[c] for c in contigs) < config.pool_min_bases
+    raw = bamraw.readable(bam_path)
+    in_process = config.threads <= 1 or (not raw and sum(available[c] for c in contigs) < config.pool_min_bases)
     with contextlib.ExitStack() as stack:
         if in_process:
             results = ((c, s, contig_depth(b, c, cfg, s, e, decompression_threads=config.threads))
                        for b, c, s, e, cfg in jobs)
         else:
-            pool = stack.enter_context(ProcessPoolExecutor(max(1, min(config.threads, len(jobs)))))
+            # the raw reader releases the GIL (ISA-L inflate, nogil numba), so threads suffice there;
+            # pysam's loop holds the GIL and needs processes
+            executor = ThreadPoolExecutor if raw else ProcessPoolExecutor
+            pool = stack.enter_context(executor(max(1, min(config.threads, len(jobs)))))
             results = pool.map(_region_depth, jobs)  # keeps job order: a contig's pieces arrive in order
         for contig, _, depth in results:
             pieces[contig].append(depth)
