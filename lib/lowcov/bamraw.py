@@ -10,6 +10,7 @@ read this way; other inputs (CRAM, CSI-indexed BAM) go through pysam.
 """
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -226,3 +227,126 @@ def reference_id(bam_references: tuple[str, ...], contig: str, bam_path) -> int:
         return bam_references.index(contig)
     except ValueError:
         raise InputError(f"contig {contig} is not in {bam_path}") from None
+
+
+@numba.njit(cache=True, nogil=True)
+def _index_records(buf, tid, start, end):
+    """Offsets and core fields of the records in ``buf`` on reference ``tid`` that overlap
+    ``[start, end)``, as htslib's region query selects them (a record without reference-consuming
+    CIGAR operations spans one base)."""
+    n = 0
+    at = 0
+    while at < len(buf):
+        n += 1
+        at += record_size(buf, at)
+    offsets = np.empty(n, np.int64)
+    ref_start = np.empty(n, np.int64)
+    ref_end = np.empty(n, np.int64)
+    flag = np.empty(n, np.int64)
+    mapq = np.empty(n, np.int64)
+    seq_length = np.empty(n, np.int64)
+    kept = 0
+    at = 0
+    while at < len(buf):
+        ref, pos = i32(buf, at + REF_ID), i32(buf, at + POS)
+        if ref != tid or pos >= end:
+            break
+        last = pos + max(reference_length(buf, at), 1)
+        if last > start:
+            offsets[kept], ref_start[kept], ref_end[kept] = at, pos, last
+            flag[kept], mapq[kept] = u16(buf, at + FLAG), buf[at + MAPQ]
+            seq_length[kept] = i32(buf, at + L_SEQ)
+            kept += 1
+        at += record_size(buf, at)
+    return offsets[:kept], ref_start[:kept], ref_end[:kept], flag[:kept], mapq[:kept], seq_length[:kept]
+
+
+@numba.njit(cache=True, nogil=True)
+def _name_matrix(buf, offsets):
+    """Read names as rows of a zero-padded byte matrix (zero padding keeps bytewise order)."""
+    width = 1
+    for at in offsets:
+        width = max(width, np.int64(buf[at + L_READ_NAME]) - 1)
+    names = np.zeros((len(offsets), width), np.uint8)
+    lengths = np.empty(len(offsets), np.int64)
+    for row in range(len(offsets)):
+        at = offsets[row]
+        length = np.int64(buf[at + L_READ_NAME]) - 1  # without the NUL
+        names[row, :length] = buf[at + READ_NAME:at + READ_NAME + length]
+        lengths[row] = length
+    return names, lengths
+
+
+@dataclass
+class RecordTable:
+    """The records of one region: their raw bytes and the core fields the pipeline filters on."""
+
+    buf: np.ndarray
+    offsets: np.ndarray
+    ref_start: np.ndarray
+    ref_end: np.ndarray
+    flag: np.ndarray
+    mapq: np.ndarray
+    seq_length: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def names(self) -> tuple[np.ndarray, np.ndarray]:
+        """(zero-padded byte matrix, lengths) of the read names."""
+        return _name_matrix(self.buf, self.offsets)
+
+    def subset(self, keep: np.ndarray) -> "RecordTable":
+        return RecordTable(self.buf, self.offsets[keep], self.ref_start[keep], self.ref_end[keep],
+                           self.flag[keep], self.mapq[keep], self.seq_length[keep])
+
+
+_SEQ_NIBBLE = np.zeros(256, dtype=np.uint8)
+for _nibble, _letter in enumerate("=ACMGRSVTWYHKDBN"):
+    _SEQ_NIBBLE[ord(_letter)] = _nibble
+    _SEQ_NIBBLE[ord(_letter.lower())] = _nibble
+
+
+def encode_record(read) -> bytes:
+    """A pysam alignment as BAM record bytes, so that inputs pysam reads (CRAM, CSI-indexed BAM) go
+    through the same compiled loops as BAM."""
+    name = read.query_name.encode() + b"\0"
+    cigar = read.cigartuples or []
+    sequence = read.query_sequence or ""
+    nibbles = _SEQ_NIBBLE[np.frombuffer(sequence.encode(), np.uint8)]
+    if len(nibbles) % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    packed = (nibbles[0::2] << 4 | nibbles[1::2]).astype(np.uint8).tobytes()
+    quals = read.query_qualities
+    qual = bytes(quals) if quals is not None else b"\xff" * len(sequence)
+    body = (struct.pack("<iiBBHHHiiii", read.reference_id, read.reference_start, len(name), read.mapping_quality,
+                        read.bin, len(cigar), read.flag, len(sequence), read.next_reference_id,
+                        read.next_reference_start, read.template_length)
+            + name + struct.pack(f"<{len(cigar)}I", *[length << 4 | op for op, length in cigar]) + packed + qual)
+    return struct.pack("<i", len(body)) + body
+
+
+def read_region(bam_path: str | os.PathLike, contig: str, start: int, end: int, threads: int = 1) -> RecordTable:
+    """Every record of ``contig`` overlapping ``[start, end)``, in file order (as ``fetch`` gives them)."""
+    import pysam
+
+    with pysam.AlignmentFile(str(bam_path)) as bam:
+        tid = reference_id(bam.references, contig, bam_path)
+        if not readable(bam_path):
+            buf = np.frombuffer(b"".join(encode_record(r) for r in bam.fetch(contig, start, end)), np.uint8)
+            return RecordTable(buf, *_index_records(buf, tid, start, end))
+    span = region_span(bam_path, tid, start, end)
+    pieces = list(region_buffers(bam_path, span, threads)) if span else []
+    buf = np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)
+    return RecordTable(buf, *_index_records(buf, tid, start, end))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_index(path: str, mtime_ns: int) -> BaiIndex:
+    return BaiIndex.read(path)
+
+
+def region_span(bam_path: str | os.PathLike, tid: int, start: int, end: int) -> tuple[int, int] | None:
+    """The virtual-offset span of a region of a BAM this module reads (its index parsed once)."""
+    index = bai_path(bam_path)
+    return _cached_index(str(index), os.stat(index).st_mtime_ns).span(tid, start, end)

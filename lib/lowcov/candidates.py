@@ -13,10 +13,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
+import numba
 import numpy as np
 
 from .benchmark.normalize import normalize
-from .reads import BASES, DELETED, LaidOutRead
+from .reads import BASES, CODE_OF_BYTE, DELETED, LaidOutReads
 
 RefFetch = Callable[[str, int, int], str]
 
@@ -78,46 +79,53 @@ class IndelNormaliser:
         return self.cache[key]
 
 
-def read_indel_keys(read: LaidOutRead, normaliser: IndelNormaliser, max_length: int) -> set[tuple[int, str, str]]:
-    keys = set()
-    for anchor, inserted in read.insertions:
-        if anchor >= 0 and len(inserted) <= max_length and "N" not in inserted:
-            keys.add(normaliser.insertion(anchor, inserted))
-    for anchor, length in read.deletions:
-        if anchor >= 0 and length <= max_length:
-            keys.add(normaliser.deletion(anchor, length))
+def read_indel_keys(reads: LaidOutReads, normaliser: IndelNormaliser, max_length: int
+                    ) -> dict[int, set[tuple[int, str, str]]]:
+    """Read index -> the normalised indel alleles it carries (reads without indels are left out)."""
+    keys: dict[int, set] = {}
+    for k in range(len(reads.ins_read)):
+        anchor = int(reads.ins_anchor[k])
+        if anchor >= 0 and reads.ins_length[k] <= max_length:
+            inserted = reads.inserted_sequence(k).upper()
+            if "N" not in inserted:
+                keys.setdefault(int(reads.ins_read[k]), set()).add(normaliser.insertion(anchor, inserted))
+    for k in range(len(reads.del_read)):
+        anchor = int(reads.del_anchor[k])
+        if anchor >= 0 and reads.del_length[k] <= max_length:
+            keys.setdefault(int(reads.del_read[k]), set()).add(normaliser.deletion(anchor, int(reads.del_length[k])))
     return keys
 
 
-def depth_and_base_counts(reads: list[LaidOutRead], start: int, end: int, min_base_quality: int
+@numba.njit(cache=True, nogil=True)
+def _depth_and_base_counts(lo, hi, offset, codes, quals, start, end, min_base_quality, depth, counts):
+    for i in range(len(lo)):
+        for pos in range(max(lo[i], start), min(hi[i], end)):
+            code = codes[offset[i] + pos - lo[i]]
+            if 1 <= code <= 4 and quals[offset[i] + pos - lo[i]] >= min_base_quality:
+                counts[pos - start, code - 1] += 1
+                depth[pos - start] += 1
+            elif code == DELETED:
+                depth[pos - start] += 1
+
+
+def depth_and_base_counts(reads: LaidOutReads, start: int, end: int, min_base_quality: int
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Per position of ``[start, end)``: depth (reads with a good base or a deletion there) and
     counts of good-quality A/C/G/T (array [end - start, 4])."""
-    span = end - start
-    positions, codes, quals = [], [], []
-    for read in reads:
-        lo, hi = max(read.start, start), min(read.end, end)
-        if lo >= hi:
-            continue
-        offset = lo - read.start
-        positions.append(np.arange(lo - start, hi - start))
-        codes.append(read.codes[offset:offset + hi - lo])
-        quals.append(read.quals[offset:offset + hi - lo])
-    if not positions:
-        return np.zeros(span, np.int32), np.zeros((span, 4), np.int32)
-    positions, codes, quals = np.concatenate(positions), np.concatenate(codes), np.concatenate(quals)
-    good_base = (codes >= 1) & (codes <= 4) & (quals >= min_base_quality)
-    base_counts = np.bincount(positions[good_base] * 4 + (codes[good_base] - 1), minlength=span * 4)
-    depth = np.bincount(positions[good_base | (codes == DELETED)], minlength=span)
-    return depth.astype(np.int32), base_counts.reshape(span, 4).astype(np.int32)
+    depth = np.zeros(end - start, np.int32)
+    counts = np.zeros((end - start, 4), np.int32)
+    _depth_and_base_counts(reads.lo, reads.hi, reads.offset, reads.codes, reads.quals, start, end,
+                           min_base_quality, depth, counts)
+    return depth, counts
 
 
-def find_candidates(reads: list[LaidOutRead], read_indels: list[set], contig: str, start: int, end: int,
+def find_candidates(reads: LaidOutReads, read_indels: dict[int, set], contig: str, start: int, end: int,
                     reference: str, config: CandidateConfig = CandidateConfig()) -> list[Candidate]:
     """Candidates whose anchor lies in ``[start, end)``. ``reference`` is the sequence of ``[start, end)``."""
     depth, counts = depth_and_base_counts(reads, start, end, config.min_base_quality)
     found: list[Candidate] = []
-    ref_codes = np.array(["ACGT".find(b) for b in reference.upper()], dtype=np.int64)
+    ref_codes = CODE_OF_BYTE[np.frombuffer(reference.encode(), np.uint8)].astype(np.int64) - 1
+    ref_codes[ref_codes > 3] = -1  # N and other IUPAC codes are no reference base
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = counts / depth[:, None]
     is_alt = np.ones_like(counts, dtype=bool)
@@ -130,7 +138,7 @@ def find_candidates(reads: list[LaidOutRead], read_indels: list[set], contig: st
             continue
         found.append(Candidate(contig, start + int(offset) + 1, ref_base, BASES[base],
                                int(counts[offset, base]), int(depth[offset])))
-    indel_counts = Counter(key for keys in read_indels for key in keys)
+    indel_counts = Counter(key for keys in read_indels.values() for key in keys)
     for (pos, ref, alt), count in indel_counts.items():
         offset = pos - 1 - start
         if not 0 <= offset < end - start or count < config.min_indel_count:

@@ -13,7 +13,6 @@ contigs are cut into pieces processed in parallel.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -72,7 +71,7 @@ def contig_depth(bam_path: str | os.PathLike, contig: str, config: DepthConfig =
         raise InputError(f"empty region {contig}:{start + 1}-{end} for {bam_path}")
     delta = np.zeros(end - start + 1, dtype=np.int32)
     if bamraw.readable(bam_path):
-        span = _bai(str(bamraw.bai_path(bam_path)), os.stat(bamraw.bai_path(bam_path)).st_mtime_ns).span(tid, start, end)
+        span = bamraw.region_span(bam_path, tid, start, end)
         if span is not None:
             for buffer in bamraw.region_buffers(bam_path, span, threads=decompression_threads):
                 if _add_block_edges(buffer, tid, start, end, config.exclude_flags, config.min_mapq, delta):
@@ -80,11 +79,6 @@ def contig_depth(bam_path: str | os.PathLike, contig: str, config: DepthConfig =
     else:
         _add_block_edges_pysam(bam_path, contig, start, end, config, decompression_threads, delta)
     return np.cumsum(delta[:-1], dtype=np.int32)
-
-
-@functools.lru_cache(maxsize=16)
-def _bai(path: str, mtime_ns: int) -> bamraw.BaiIndex:
-    return bamraw.BaiIndex.read(path)
 
 
 @numba.njit(cache=True, nogil=True)

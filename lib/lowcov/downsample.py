@@ -144,9 +144,13 @@ def keep_mask(names: Sequence[str | bytes], seed: int, fraction: float) -> np.nd
         return np.zeros(0, dtype=bool)
     encoded = np.array([n.encode() if isinstance(n, str) else n for n in names], dtype=np.bytes_)
     width = encoded.dtype.itemsize
-    as_bytes = encoded.view(np.uint8).reshape(len(encoded), width)
-    lengths = np.char.str_len(encoded)
-    mixed = _wang_mix(_x31_hash(as_bytes, lengths) ^ np.uint32(effective_seed(seed)))
+    return keep_mask_of_matrix(encoded.view(np.uint8).reshape(len(encoded), width), np.char.str_len(encoded),
+                               seed, fraction)
+
+
+def keep_mask_of_matrix(names: np.ndarray, lengths: np.ndarray, seed: int, fraction: float) -> np.ndarray:
+    """:func:`keep_mask` for names given as rows of a zero-padded byte matrix and their lengths."""
+    mixed = _wang_mix(_x31_hash(names, lengths) ^ np.uint32(effective_seed(seed)))
     return (mixed & np.uint32(0xFFFFFF)).astype(np.float64) / float(0x1000000) < fraction
 
 

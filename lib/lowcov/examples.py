@@ -37,8 +37,9 @@ from .benchmark.normalize import is_sequence_allele, normalize
 from .benchmark.regions import RegionSet
 from .candidates import Candidate, CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
-from .pileup import PileupConfig, draw, read_pixels
-from .reads import CODE_OF_BYTE, ReadFilter, fetch_laid_out
+from .bamraw import RecordTable, read_region
+from .pileup import PileupConfig, draw
+from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
 from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
 
 log = logging.getLogger(__name__)
@@ -116,47 +117,44 @@ def truth_genotypes(truth_vcf: str | os.PathLike, fetch, region: Region, margin:
     return copies
 
 
-def _examples_for_partition(bam, fasta, region_contig: str, start: int, end: int, config: ExamplesConfig,
-                            rng: np.random.Generator, normaliser: IndelNormaliser):
+def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, region_contig: str, start: int,
+                            end: int, config: ExamplesConfig, rng: np.random.Generator, normaliser: IndelNormaliser):
     pileup = config.pileup
     half = pileup.half_width
-    reads = fetch_laid_out(bam, region_contig, start, end, half, config.reads, config.max_reads_per_partition, rng)
-    if not reads:
+    chosen = sample_reads(overlapping(records, start, end), config.max_reads_per_partition, rng)
+    if not len(chosen):
         return []
-    indels = [read_indel_keys(r, normaliser, config.candidates.max_indel_length) for r in reads]
+    window_start = max(0, start - half)
+    reads = lay_out(records.subset(chosen), window_start, end + half, name_rank[chosen])
+    indels = read_indel_keys(reads, normaliser, config.candidates.max_indel_length)
     reference = fasta.fetch(region_contig, start, end)
     candidates = find_candidates(reads, indels, region_contig, start, end, reference, config.candidates)
     if not candidates:
         return []
-    window_start = max(0, start - half)
     window_seq = fasta.fetch(region_contig, window_start, end + half + 1)
     window_codes = CODE_OF_BYTE[np.frombuffer(window_seq.encode(), dtype=np.uint8)]
     window_codes[np.frombuffer(window_seq.upper().encode(), dtype=np.uint8) == ord("N")] = 5
-    pixels: dict[int, object] = {}  # only reads under a candidate are ever drawn
+    all_reads = np.arange(len(reads))
     out = []
     for cand in candidates:
         centre = cand.anchor
-        covering = [i for i, r in enumerate(reads)
-                    if r.start <= centre < r.end and r.codes[centre - r.start] != 0]
-        covering.sort(key=lambda i: (reads[i].start, reads[i].name))
+        codes_here = reads.code_at(all_reads, centre)
+        covering = np.flatnonzero(codes_here != 0)
+        covering = covering[np.lexsort((reads.name_rank[covering], reads.lo[covering]))]
         if len(covering) > pileup.max_reads:
             pick = np.random.default_rng([config.seed, cand.pos]).choice(len(covering), pileup.max_reads,
                                                                          replace=False)
-            covering = [covering[i] for i in sorted(pick)]
+            covering = covering[np.sort(pick)]
         if cand.is_indel:
-            supports = [cand.key in indels[i] for i in covering]
+            supports = np.array([cand.key in indels.get(int(i), ()) for i in covering], dtype=bool)
         else:
-            alt_code = CODE_OF_BYTE[ord(cand.alt)]
-            supports = [reads[i].codes[centre - reads[i].start] == alt_code for i in covering]
+            supports = codes_here[covering] == CODE_OF_BYTE[ord(cand.alt)]
         # reference codes for the image's columns (zeros past the contig ends)
         ref_cols = np.zeros(pileup.width, dtype=np.uint8)
         lo = centre - half
         a, b = max(lo, window_start), min(centre + half + 1, window_start + len(window_codes))
         ref_cols[a - lo:b - lo] = window_codes[a - window_start:b - window_start]
-        for i in covering:
-            if i not in pixels:
-                pixels[i] = read_pixels(reads[i], window_codes, window_start)
-        out.append((cand, draw(pileup, centre, ref_cols, [pixels[i] for i in covering], supports)))
+        out.append((cand, draw(pileup, centre, ref_cols, reads, covering, supports, window_codes)))
     return out
 
 
@@ -171,12 +169,16 @@ def _run_region(task) -> dict:
     images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
     start_time = time.perf_counter()
     n_candidates = 0
-    with pysam.AlignmentFile(str(bam_path)) as bam, pysam.FastaFile(str(fasta_path)) as fasta:
+    records = read_region(bam_path, region.contig, region.start, region.end)
+    records = records.subset(config.reads.accepts(records))
+    name_rank = name_ranks(records)
+    with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, region.contig)
         truth = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
         for start in range(region.start, region.end, config.partition_size):
             end = min(start + config.partition_size, region.end)
-            produced = _examples_for_partition(bam, fasta, region.contig, start, end, config, rng, normaliser)
+            produced = _examples_for_partition(records, name_rank, fasta, region.contig, start, end, config, rng,
+                                               normaliser)
             n_candidates += len(produced)
             if not produced:
                 continue
@@ -203,38 +205,61 @@ def _run_region(task) -> dict:
             "seconds": time.perf_counter() - start_time}
 
 
-def _shuffle_parts(parts: list[Path], out_dir: Path, examples_per_shard: int, seed: int) -> list[str]:
+def _load_kernels(task) -> None:
+    """Run the compiled loops once on the first kilobase of the first task, so that forked workers
+    inherit them instead of each loading (or, on a fresh clone, compiling) them again."""
+    bam_path, fasta_path, region, _, config, *_ = task
+    end = min(region.start + config.partition_size, region.end)
+    records = read_region(bam_path, region.contig, region.start, end)
+    records = records.subset(config.reads.accepts(records))
+    with pysam.FastaFile(str(fasta_path)) as fasta:
+        _examples_for_partition(records, name_ranks(records), fasta, region.contig, region.start, end, config,
+                                np.random.default_rng(0), IndelNormaliser(fasta.fetch, region.contig))
+
+
+def _split_part(task) -> None:
+    part, index, n_shards, seed, bucket_dir = task
+    shard = read_shard(part)
+    target = np.random.default_rng([seed, index]).integers(0, n_shards, len(shard))
+    for s in np.unique(target):
+        pick = np.flatnonzero(target == s)
+        write_shard(bucket_dir / f"{s:05d}-{index:05d}.npz", shard.images[pick], shard.labels[pick],
+                    {k: v[pick] for k, v in shard.meta.items()})
+
+
+def _gather_shard(task) -> int:
+    s, n_shards, seed, bucket_dir, path = task
+    pieces = [read_shard(p) for p in sorted(bucket_dir.glob(f"{s:05d}-*.npz"))]
+    if not pieces:
+        return 0
+    order = np.random.default_rng([seed, n_shards, s]).permutation(sum(len(p) for p in pieces))
+    meta = {k: np.concatenate([p.meta[k] for p in pieces])[order] for k in pieces[0].meta}
+    write_shard(path, np.concatenate([p.images for p in pieces])[order],
+                np.concatenate([p.labels for p in pieces])[order], meta)
+    return len(order)
+
+
+def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_shard: int, seed: int,
+                   pool: ProcessPoolExecutor) -> list[str]:
     """Spread examples uniformly at random over output shards, then permute within each shard.
 
-    Two passes keep memory to one part plus one output shard: first every part is split into
-    per-shard buckets on disk, then each output shard gathers and permutes its buckets.
+    Two passes keep memory to a part plus an output shard per worker: first every part (path, number
+    of examples) is split into per-shard buckets on disk, then each output shard gathers and permutes
+    its buckets. Each part and each shard draws from its own seeded generator, so the result does not
+    depend on the number of workers.
     """
-    rng = np.random.default_rng(seed)
-    total = sum(len(np.load(p, allow_pickle=False)["labels"]) for p in parts)
+    total = sum(n for _, n in parts)
     n_shards = max(1, -(-total // examples_per_shard))
     bucket_dir = out_dir / ".buckets"
     bucket_dir.mkdir(exist_ok=True)
-    for p_index, part in enumerate(tqdm(parts, desc="shuffle (split)", disable=None)):
-        shard = read_shard(part)
-        target = rng.integers(0, n_shards, len(shard))
-        for s in np.unique(target):
-            pick = np.flatnonzero(target == s)
-            write_shard(bucket_dir / f"{s:05d}-{p_index:05d}.npz", shard.images[pick], shard.labels[pick],
-                        {k: v[pick] for k, v in shard.meta.items()})
-    names = []
-    for s in tqdm(range(n_shards), desc="shuffle (gather)", disable=None):
-        pieces = [read_shard(p) for p in sorted(bucket_dir.glob(f"{s:05d}-*.npz"))]
-        if not pieces:
-            continue
-        images = np.concatenate([p.images for p in pieces])
-        order = rng.permutation(len(images))
-        labels = np.concatenate([p.labels for p in pieces])[order]
-        meta = {k: np.concatenate([p.meta[k] for p in pieces])[order] for k in pieces[0].meta}
-        name = shard_name(len(names), n_shards)
-        write_shard(out_dir / name, images[order], labels, meta)
-        names.append(name)
+    splits = [(path, index, n_shards, seed, bucket_dir) for index, (path, _) in enumerate(parts)]
+    for _ in tqdm(pool.map(_split_part, splits), total=len(splits), desc="shuffle (split)", disable=None):
+        pass
+    names = [shard_name(s, n_shards) for s in range(n_shards)]
+    gathers = [(s, n_shards, seed, bucket_dir, out_dir / names[s]) for s in range(n_shards)]
+    written = list(tqdm(pool.map(_gather_shard, gathers), total=n_shards, desc="shuffle (gather)", disable=None))
     shutil.rmtree(bucket_dir)
-    return names
+    return [name for name, n in zip(names, written) if n]
 
 
 def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir: str | os.PathLike,
@@ -287,24 +312,25 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
               str(confident_bed) if confident_bed else None, parts_dir / f"part-{i:05d}.npz")
              for i, (region, fraction) in enumerate(pieces)]
     started = time.perf_counter()
+    _load_kernels(tasks[0])
     results = []
     log.info("make_examples (%s): %d regions of %s on %d workers", config.mode, len(tasks), bam, config.threads)
-    with ProcessPoolExecutor(max(1, config.threads)) as pool, \
-            tqdm(total=sum(t[2].end - t[2].start for t in tasks), desc=f"make_examples {config.mode}",
-                 unit="bp", unit_scale=True, disable=None) as progress:
-        for result, task in zip(pool.map(_run_region, tasks), tasks):
-            results.append(result)
-            progress.update(task[2].end - task[2].start)
+    with ProcessPoolExecutor(max(1, config.threads)) as pool:
+        with tqdm(total=sum(t[2].end - t[2].start for t in tasks), desc=f"make_examples {config.mode}",
+                  unit="bp", unit_scale=True, disable=None) as progress:
+            for result, task in zip(pool.map(_run_region, tasks), tasks):
+                results.append(result)
+                progress.update(task[2].end - task[2].start)
+        parts = [(Path(r["part"]), r["n_examples"]) for r in results if r["part"]]
+        if config.mode == "training":
+            shards = _shuffle_parts(parts, out_dir, config.examples_per_shard, config.seed, pool)
+        else:
+            shards = []
+            for i, (part, _) in enumerate(parts):
+                name = shard_name(i, len(parts))
+                os.replace(part, out_dir / name)
+                shards.append(name)
     seconds = time.perf_counter() - started
-    parts = [Path(r["part"]) for r in results if r["part"]]
-    if config.mode == "training":
-        shards = _shuffle_parts(parts, out_dir, config.examples_per_shard, config.seed)
-    else:
-        shards = []
-        for i, part in enumerate(parts):
-            name = shard_name(i, len(parts))
-            os.replace(part, out_dir / name)
-            shards.append(name)
     shutil.rmtree(parts_dir)
     n_examples = sum(r["n_examples"] for r in results)
     class_counts = np.sum([r["class_counts"] for r in results], axis=0).tolist() if results else [0, 0, 0]

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from .reads import DELETED, LaidOutRead
+from .reads import LaidOutReads
 
 DEFAULT_CHANNELS = ("read_base", "base_quality", "mapping_quality", "strand", "read_supports_variant",
                     "base_differs_from_ref")
@@ -57,68 +58,74 @@ class PileupConfig:
         return self.height - self.ref_rows
 
 
-@dataclass
-class ReadPixels:
-    """Candidate-independent pixels of one laid-out read, over its window span."""
-
-    start: int
-    base: np.ndarray
-    quality: np.ndarray
-    differs: np.ndarray
-    covered: np.ndarray
-    mapq: int
-    strand: int
+#: pixel values of the reference rows, per channel in DEFAULT_CHANNELS order (read_base: from the base)
+_REFERENCE_ROW_VALUES = np.array([0, 254, 254, STRAND_PIXEL[False], NOT_SUPPORTS, MATCHES], dtype=np.uint8)
 
 
-def read_pixels(read: LaidOutRead, reference_codes: np.ndarray, window_start: int) -> ReadPixels:
-    """``reference_codes`` are base codes of the reference from ``window_start``."""
-    offset = read.start - window_start
-    ref = reference_codes[offset:offset + len(read.codes)]
-    base = BASE_PIXEL[read.codes]
-    for anchor, _ in read.insertions:
-        if read.start <= anchor < read.end:
-            base[anchor - read.start] = 0
-    covered = read.codes != 0
-    differs = np.where(covered & ((read.codes != ref) | (read.codes == DELETED)), DIFFERS, MATCHES).astype(np.uint8)
-    return ReadPixels(read.start, base, QUALITY_PIXEL[read.quals], differs, covered,
-                      int(254 * min(read.mapq, 60) / 60),
-                      STRAND_PIXEL[read.reverse])
+def channel_slots(config: PileupConfig) -> np.ndarray:
+    """For each of DEFAULT_CHANNELS, its position in ``config.channels`` (-1 when not drawn)."""
+    return np.array([config.channels.index(name) if name in config.channels else -1 for name in DEFAULT_CHANNELS],
+                    dtype=np.int64)
 
 
-def reference_rows(config: PileupConfig, reference_codes: np.ndarray) -> np.ndarray:
-    """The ``ref_rows`` x width x channels block drawn above the reads."""
-    rows = np.zeros((config.ref_rows, config.width, len(config.channels)), dtype=np.uint8)
-    values = {"read_base": BASE_PIXEL[reference_codes], "base_quality": 254, "mapping_quality": 254,
-              "strand": STRAND_PIXEL[False], "read_supports_variant": NOT_SUPPORTS, "base_differs_from_ref": MATCHES}
-    covered = reference_codes != 0
-    for c, name in enumerate(config.channels):
-        rows[:, :, c] = np.where(covered, values[name], 0)
-    return rows
-
-
-def draw(config: PileupConfig, centre: int, reference_codes: np.ndarray, pixels: list[ReadPixels],
-         supports: list[bool]) -> np.ndarray:
-    """The image centred on reference position ``centre``; ``reference_codes`` covers the image's
-    columns (``centre - half_width`` ...). ``pixels`` are already selected and ordered."""
-    image = np.zeros((config.height, config.width, len(config.channels)), dtype=np.uint8)
-    image[:config.ref_rows] = reference_rows(config, reference_codes)
-    first = centre - config.half_width
-    index = {name: c for c, name in enumerate(config.channels)}
-    for row, (px, support) in enumerate(zip(pixels, supports), start=config.ref_rows):
-        lo, hi = max(px.start, first), min(px.start + len(px.base), first + config.width)
-        if lo >= hi:
+@numba.njit(cache=True, nogil=True)
+def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offset, codes, quals, mapq, reverse,
+          ins_first, ins_count, ins_anchor, window_codes, window_start, base_pixel, quality_pixel, reference_values):
+    width = image.shape[1]
+    values = np.zeros(6, np.uint8)
+    for col in range(width):
+        code = ref_cols[col]
+        if code == 0:
             continue
-        src = slice(lo - px.start, hi - px.start)
-        dst = slice(lo - first, hi - first)
-        covered = px.covered[src]
-        if "read_base" in index:
-            image[row, dst, index["read_base"]] = px.base[src]
-        if "base_quality" in index:
-            image[row, dst, index["base_quality"]] = px.quality[src]
-        if "base_differs_from_ref" in index:
-            image[row, dst, index["base_differs_from_ref"]] = px.differs[src]
-        for name, value in (("mapping_quality", px.mapq), ("strand", px.strand),
-                            ("read_supports_variant", SUPPORTS if support else NOT_SUPPORTS)):
-            if name in index:
-                image[row, dst, index[name]] = np.where(covered, value, 0)
+        for row in range(ref_rows):
+            for channel in range(6):
+                if slots[channel] >= 0:
+                    value = base_pixel[code] if channel == 0 else reference_values[channel]
+                    image[row, col, slots[channel]] = value
+    for k in range(len(rows)):
+        i = rows[k]
+        row = ref_rows + k
+        start, stop = max(lo[i], first), min(hi[i], first + width)
+        mapq_value = np.uint8(254 * min(mapq[i], 60) // 60)
+        strand_value = np.uint8(240 if reverse[i] else 70)
+        support_value = np.uint8(254 if supports[k] else 152)
+        for pos in range(start, stop):
+            col = pos - first
+            code = codes[offset[i] + pos - lo[i]]
+            covered = code != 0
+            base = base_pixel[code]
+            for e in range(ins_first[i], ins_first[i] + ins_count[i]):
+                if ins_anchor[e] == pos:  # an insertion follows this base
+                    base = 0
+            differs = covered and (code != window_codes[pos - window_start] or code == 6)
+            values[0] = base
+            values[1] = quality_pixel[quals[offset[i] + pos - lo[i]]]
+            values[2] = mapq_value if covered else 0
+            values[3] = strand_value if covered else 0
+            values[4] = support_value if covered else 0
+            values[5] = 254 if differs else 50
+            for channel in range(6):
+                if slots[channel] >= 0:
+                    image[row, col, slots[channel]] = values[channel]
+
+
+def draw(config: PileupConfig, centre: int, ref_cols: np.ndarray, reads: LaidOutReads, rows: np.ndarray,
+         supports: np.ndarray, window_codes: np.ndarray) -> np.ndarray:
+    """The image centred on reference position ``centre``. ``ref_cols`` are the reference's base codes
+    for the image's columns (``centre - half_width`` ...; 0 past the contig ends); ``rows`` the indices
+    of the reads to draw, in row order, and ``supports`` whether each carries the candidate's allele;
+    ``window_codes`` the reference's codes from ``reads.window_start``."""
+    image = np.zeros((config.height, config.width, len(config.channels)), dtype=np.uint8)
+    ins_first, ins_count = _events_per_read(reads)
+    _draw(image, config.ref_rows, channel_slots(config), centre - config.half_width, ref_cols,
+          np.asarray(rows, np.int64), np.asarray(supports, np.bool_), reads.lo, reads.hi, reads.offset, reads.codes,
+          reads.quals, reads.mapq, reads.reverse, ins_first, ins_count, reads.ins_anchor, window_codes,
+          reads.window_start, BASE_PIXEL, QUALITY_PIXEL, _REFERENCE_ROW_VALUES)
     return image
+
+
+def _events_per_read(reads: LaidOutReads) -> tuple[np.ndarray, np.ndarray]:
+    """First insertion event and number of insertion events of each read (events are in read order)."""
+    count = np.bincount(reads.ins_read, minlength=len(reads)).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64) if len(count) else count
+    return first, count

@@ -1,17 +1,20 @@
 """Reads laid out along the reference: the common input of candidate finding and pileup images.
 
-Each alignment becomes per-reference-base arrays over a window (base code and base quality), plus its
-insertions and deletions as events anchored at the reference base before them. Codes: 0 no
-coverage (outside the read, or inside a splice gap ``N``), 1-4 ``A C G T``, 5 ``N``, 6 deleted.
+The reads of a window become columnar arrays: per reference base of each read, a base code and a base
+quality, plus the read's insertions and deletions as events anchored at the reference base before
+them. Codes: 0 no coverage (outside the read, or inside a splice gap ``N``), 1-4 ``A C G T``, 5 ``N``
+(or any other IUPAC code), 6 deleted. The layout is computed by a compiled loop over the raw BAM
+records (:mod:`lowcov.bamraw`), which is what makes ``make_examples`` fast on a CPU.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-import pysam
 
-from .downsample import keep_template
+from . import bamraw
+from .downsample import keep_mask_of_matrix
 
 NO_COVERAGE, BASE_N, DELETED = 0, 5, 6
 BASES = "ACGT"
@@ -20,6 +23,11 @@ CODE_OF_BYTE = np.full(256, BASE_N, dtype=np.uint8)
 for _code, _base in enumerate(BASES, start=1):
     CODE_OF_BYTE[ord(_base)] = _code
     CODE_OF_BYTE[ord(_base.lower())] = _code
+#: BAM's 4-bit base ("=ACMGRSVTWYHKDBN") -> base code, and -> letter
+CODE_OF_NIBBLE = np.array([BASE_N, 1, 2, BASE_N, 3, BASE_N, BASE_N, BASE_N, 4] + [BASE_N] * 7, dtype=np.uint8)
+LETTER_OF_NIBBLE = "=ACMGRSVTWYHKDBN"
+#: base quality used when a read has none (BAM stores 0xFF)
+MISSING_QUALITY = 30
 
 #: flags of reads that never enter a pileup: unmapped, secondary, QC fail, duplicate
 EXCLUDED_FLAGS = 0x4 | 0x100 | 0x200 | 0x400
@@ -33,86 +41,172 @@ class ReadFilter:
     keep_fraction: float = 1.0
     keep_seed: int = 0
 
-    def accepts(self, read: pysam.AlignedSegment) -> bool:
-        if read.flag & self.exclude_flags or read.mapping_quality < self.min_mapping_quality:
-            return False
-        if self.keep_fraction < 1.0:
-            return keep_template(read.query_name, self.keep_seed, self.keep_fraction)
-        return True
+    def accepts(self, records: bamraw.RecordTable) -> np.ndarray:
+        """Which records enter pileups (reads without a stored sequence never do)."""
+        keep = ((records.flag & self.exclude_flags) == 0) & (records.mapq >= self.min_mapping_quality)
+        keep &= records.seq_length > 0
+        if self.keep_fraction < 1.0 and len(records):
+            names, lengths = records.names()
+            keep &= keep_mask_of_matrix(names, lengths, self.keep_seed, self.keep_fraction)
+        return keep
 
 
 @dataclass
-class LaidOutRead:
-    """One alignment clipped to ``[window_start, window_start + len(codes))``."""
+class LaidOutReads:
+    """Reads clipped to ``[window_start, window_end)``. Read ``i`` covers reference bases
+    ``[lo[i], hi[i])``; their codes and qualities are ``codes[offset[i]:offset[i] + hi[i] - lo[i]]``.
+    Insertion ``k`` of read ``ins_read[k]`` follows reference base ``ins_anchor[k]``; deletion ``k``
+    removes ``del_length[k]`` bases after ``del_anchor[k]``. Events are listed in read order and are
+    not clipped to the window."""
 
-    name: str
-    start: int  # first reference base the read covers inside the window
-    codes: np.ndarray  # uint8 per window base from ``start``
-    quals: np.ndarray  # uint8 per window base from ``start``
-    mapq: int
-    reverse: bool
-    #: (anchor, inserted bases): insertion after reference base ``anchor``
-    insertions: list[tuple[int, str]]
-    #: (anchor, length): deletion of ``length`` bases after reference base ``anchor``
-    deletions: list[tuple[int, int]]
+    window_start: int
+    window_end: int
+    lo: np.ndarray
+    hi: np.ndarray
+    offset: np.ndarray
+    codes: np.ndarray
+    quals: np.ndarray
+    mapq: np.ndarray
+    reverse: np.ndarray
+    #: position of each read when the reads are sorted by name (ties in pileup row order)
+    name_rank: np.ndarray
+    ins_read: np.ndarray
+    ins_anchor: np.ndarray
+    ins_bases_offset: np.ndarray
+    ins_length: np.ndarray
+    ins_bases: np.ndarray  # BAM 4-bit codes
+    del_read: np.ndarray
+    del_anchor: np.ndarray
+    del_length: np.ndarray
 
-    @property
-    def end(self) -> int:
-        return self.start + len(self.codes)
+    def __len__(self) -> int:
+        return len(self.lo)
 
+    def inserted_sequence(self, k: int) -> str:
+        start = self.ins_bases_offset[k]
+        return "".join(LETTER_OF_NIBBLE[b] for b in self.ins_bases[start:start + self.ins_length[k]])
 
-def lay_out(read: pysam.AlignedSegment, window_start: int, window_end: int) -> LaidOutRead | None:
-    """The part of ``read`` inside ``[window_start, window_end)``; None if nothing of it is inside."""
-    ref_start, ref_end = read.reference_start, read.reference_end
-    if ref_end is None or ref_end <= window_start or ref_start >= window_end:
-        return None
-    sequence = read.query_sequence
-    if sequence is None:
-        return None
-    seq = CODE_OF_BYTE[np.frombuffer(sequence.encode(), dtype=np.uint8)]
-    qual = read.query_qualities
-    qual = np.frombuffer(bytes(qual), dtype=np.uint8) if qual is not None else np.full(len(seq), 30, np.uint8)
-    span = ref_end - ref_start
-    codes = np.zeros(span, dtype=np.uint8)
-    quals = np.zeros(span, dtype=np.uint8)
-    insertions: list[tuple[int, str]] = []
-    deletions: list[tuple[int, int]] = []
-    r = q = 0
-    for op, n in read.cigartuples:
-        if op in (0, 7, 8):  # M, =, X
-            codes[r:r + n] = seq[q:q + n]
-            quals[r:r + n] = qual[q:q + n]
-            r += n
-            q += n
-        elif op == 1:  # I
-            insertions.append((ref_start + r - 1, sequence[q:q + n].upper()))
-            q += n
-        elif op == 2:  # D: the deleted bases get the lower quality of the flanking read bases
-            codes[r:r + n] = DELETED
-            flank = qual[max(q - 1, 0):q + 1]
-            quals[r:r + n] = flank.min() if len(flank) else 0
-            deletions.append((ref_start + r - 1, n))
-            r += n
-        elif op == 3:  # N: a splice gap stays uncovered
-            r += n
-        elif op == 4:  # S
-            q += n
-    lo, hi = max(ref_start, window_start), min(ref_end, window_end)
-    return LaidOutRead(read.query_name, lo, codes[lo - ref_start:hi - ref_start],
-                       quals[lo - ref_start:hi - ref_start], read.mapping_quality, read.is_reverse,
-                       insertions, deletions)
+    def code_at(self, reads: np.ndarray, position: int) -> np.ndarray:
+        """Base codes of ``reads`` (indices) at reference ``position`` (0 where a read does not cover it)."""
+        inside = (self.lo[reads] <= position) & (position < self.hi[reads])
+        at = np.where(inside, self.offset[reads] + position - self.lo[reads], 0)
+        return np.where(inside, self.codes[at], 0).astype(np.uint8)
 
 
-def fetch_laid_out(bam: pysam.AlignmentFile, contig: str, start: int, end: int, margin: int,
-                   read_filter: ReadFilter, max_reads: int, rng: np.random.Generator) -> list[LaidOutRead]:
-    """Reads overlapping ``[start, end)``, laid out over ``[start - margin, end + margin)``.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _nibble(buf, seq, q):
+    byte = np.int64(buf[seq + q // 2])
+    return byte >> 4 if q % 2 == 0 else byte & 0xF
 
-    At most ``max_reads`` are kept (a seeded uniform sample, as DeepVariant caps reads per partition),
-    so very deep RNA genes cost bounded time and memory.
-    """
-    reads = [r for r in bam.fetch(contig, max(0, start), end) if read_filter.accepts(r)]
-    if len(reads) > max_reads:
-        keep = np.sort(rng.choice(len(reads), max_reads, replace=False))
-        reads = [reads[i] for i in keep]
-    laid = (lay_out(r, max(0, start - margin), end + margin) for r in reads)
-    return [r for r in laid if r is not None]
+
+@numba.njit(cache=True, nogil=True)
+def _count_events(buf, offsets):
+    n_ins = n_del = ins_bases = 0
+    for at in offsets:
+        c = bamraw.cigar_offset(buf, at)
+        for k in range(bamraw.u16(buf, at + bamraw.N_CIGAR)):
+            value = bamraw.u32(buf, c + 4 * k)
+            if value & 0xF == 1:
+                n_ins += 1
+                ins_bases += value >> 4
+            elif value & 0xF == 2:
+                n_del += 1
+    return n_ins, n_del, ins_bases
+
+
+@numba.njit(cache=True, nogil=True)
+def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, ins_read, ins_anchor, ins_bases_offset,
+             ins_length, ins_bases, del_read, del_anchor, del_length, code_of_nibble, missing_quality):
+    n_ins = n_del = n_ins_bases = 0
+    for i in range(len(offsets)):
+        at = offsets[i]
+        seq_length = bamraw.i32(buf, at + bamraw.L_SEQ)
+        c = bamraw.cigar_offset(buf, at)
+        n_cigar = bamraw.u16(buf, at + bamraw.N_CIGAR)
+        seq = c + 4 * n_cigar
+        qual = seq + (seq_length + 1) // 2
+        has_quality = seq_length > 0 and buf[qual] != 0xFF
+        r = ref_start[i]
+        q = 0
+        for k in range(n_cigar):
+            value = bamraw.u32(buf, c + 4 * k)
+            op, length = value & 0xF, value >> 4
+            if op == 0 or op == 7 or op == 8:
+                for j in range(length):
+                    pos = r + j
+                    if lo[i] <= pos < hi[i]:
+                        codes[out_offset[i] + pos - lo[i]] = code_of_nibble[_nibble(buf, seq, q + j)]
+                        quals[out_offset[i] + pos - lo[i]] = buf[qual + q + j] if has_quality else missing_quality
+                r += length
+                q += length
+            elif op == 1:
+                ins_read[n_ins], ins_anchor[n_ins] = i, r - 1
+                ins_bases_offset[n_ins], ins_length[n_ins] = n_ins_bases, length
+                for j in range(length):
+                    ins_bases[n_ins_bases + j] = _nibble(buf, seq, q + j)
+                n_ins += 1
+                n_ins_bases += length
+                q += length
+            elif op == 2:
+                # the deleted bases get the lower quality of the read bases on either side
+                flank = 255
+                for j in range(max(q - 1, 0), min(q + 1, seq_length)):
+                    flank = min(flank, buf[qual + j] if has_quality else missing_quality)
+                if flank == 255:
+                    flank = 0
+                for j in range(length):
+                    pos = r + j
+                    if lo[i] <= pos < hi[i]:
+                        codes[out_offset[i] + pos - lo[i]] = 6
+                        quals[out_offset[i] + pos - lo[i]] = flank
+                del_read[n_del], del_anchor[n_del], del_length[n_del] = i, r - 1, length
+                n_del += 1
+                r += length
+            elif op == 3:
+                r += length
+            elif op == 4:
+                q += length
+
+
+def name_ranks(records: bamraw.RecordTable) -> np.ndarray:
+    """Rank of each record's name in bytewise order (equal names share no rank; order is stable)."""
+    names, _ = records.names()
+    order = np.lexsort(names.T[::-1]) if names.shape[1] else np.arange(len(records))
+    ranks = np.empty(len(records), np.int64)
+    ranks[order] = np.arange(len(records))
+    return ranks
+
+
+def lay_out(records: bamraw.RecordTable, window_start: int, window_end: int,
+            name_rank: np.ndarray | None = None) -> LaidOutReads:
+    """``records`` (already filtered) laid out over ``[window_start, window_end)``."""
+    lo = np.maximum(records.ref_start, window_start)
+    hi = np.minimum(records.ref_end, window_end)
+    if np.any(lo >= hi):
+        raise ValueError("lay_out needs records that overlap the window")
+    span = hi - lo
+    out_offset = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64) if len(span) else np.zeros(0, np.int64)
+    codes = np.zeros(int(span.sum()), np.uint8)
+    quals = np.zeros(int(span.sum()), np.uint8)
+    n_ins, n_del, n_ins_bases = _count_events(records.buf, records.offsets)
+    ins = [np.zeros(n_ins, np.int64) for _ in range(4)]
+    ins_bases = np.zeros(n_ins_bases, np.uint8)
+    dels = [np.zeros(n_del, np.int64) for _ in range(3)]
+    _lay_out(records.buf, records.offsets, records.ref_start, lo, hi, out_offset, codes, quals, *ins, ins_bases,
+             *dels, CODE_OF_NIBBLE, MISSING_QUALITY)
+    reverse = (records.flag & 0x10) != 0
+    return LaidOutReads(window_start, window_end, lo, hi, out_offset, codes, quals, records.mapq, reverse,
+                        name_ranks(records) if name_rank is None else name_rank, *ins, ins_bases, *dels)
+
+
+def overlapping(records: bamraw.RecordTable, start: int, end: int) -> np.ndarray:
+    """Indices of the records overlapping ``[start, end)``, in file order."""
+    return np.flatnonzero((records.ref_start < end) & (records.ref_end > start))
+
+
+def sample_reads(indices: np.ndarray, max_reads: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``max_reads`` of ``indices`` (a seeded uniform sample, in their order), as DeepVariant
+    caps reads per partition, so very deep RNA genes cost bounded time and memory."""
+    if len(indices) > max_reads:
+        return indices[np.sort(rng.choice(len(indices), max_reads, replace=False))]
+    return indices
