@@ -13,8 +13,10 @@ Like DeepVariant's ``make_examples``, in two modes:
 Multi-allelic sites get one example per alternate allele (DeepVariant also draws images for pairs of
 alleles; :mod:`lowcov.call` combines the per-allele predictions instead).
 
-Work is split into regions run on a process pool; each region walks partitions of
-``partition_size`` bases with at most ``max_reads_per_partition`` reads, as DeepVariant does.
+Work is split into regions run on a process pool; each region reads its BAM records once
+(:mod:`lowcov.bamraw`) and walks partitions of ``partition_size`` bases with at most
+``max_reads_per_partition`` reads, as DeepVariant does; laying reads out, counting alleles and drawing
+images are compiled loops (:mod:`lowcov.reads`, :mod:`lowcov.candidates`, :mod:`lowcov.pileup`).
 """
 from __future__ import annotations
 
