@@ -110,3 +110,20 @@ def test_cram_input_gives_the_same_examples_as_bam(tmp_path, diploid_sample):
     from_bam = make_examples(diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "b", ["chr1"], config).load()
     from_cram = make_examples(cram, diploid_sample["fasta"], tmp_path / "c", ["chr1"], config).load()
     assert len(from_bam.labels) == 4 and np.array_equal(from_bam.images, from_cram.images)
+
+
+def test_splice_gaps_are_blank_in_every_channel(tmp_path):
+    from lowcov.pileup import PileupConfig, draw
+    path = hand_made_bam(tmp_path)
+    records = bamraw.read_region(path, "chr1", 0, 5000)
+    records = records.subset(ReadFilter().accepts(records))
+    reads = lay_out(records, 0, 5000)
+    spliced = 1  # "splice": 8M300N7M from 105, gap [113, 413)
+    assert (reads.lo[spliced], reads.hi[spliced]) == (105, 420)
+    config = PileupConfig(height=8, width=21, ref_rows=2)
+    window_codes = np.full(5000, 1, np.uint8)
+    image = draw(config, 112, np.full(21, 1, np.uint8), reads, np.array([spliced]), np.array([True]), window_codes)
+    row = image[2]
+    gap = slice(11, 21)  # reference positions 113..122
+    assert (row[gap] == 0).all()
+    assert (row[3:11, :] > 0).all(axis=1).sum() >= 7  # the first block is drawn in all channels

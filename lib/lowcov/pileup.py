@@ -103,7 +103,7 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offse
             values[2] = mapq_value if covered else 0
             values[3] = strand_value if covered else 0
             values[4] = support_value if covered else 0
-            values[5] = 254 if differs else 50
+            values[5] = (254 if differs else 50) if covered else 0
             for channel in range(6):
                 if slots[channel] >= 0:
                     image[row, col, slots[channel]] = values[channel]
