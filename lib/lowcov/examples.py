@@ -314,7 +314,8 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
               str(confident_bed) if confident_bed else None, parts_dir / f"part-{i:05d}.npz")
              for i, (region, fraction) in enumerate(pieces)]
     started = time.perf_counter()
-    _load_kernels(tasks[0])
+    if tasks:
+        _load_kernels(tasks[0])
     results = []
     log.info("make_examples (%s): %d regions of %s on %d workers", config.mode, len(tasks), bam, config.threads)
     with ProcessPoolExecutor(max(1, config.threads)) as pool:
