@@ -33,6 +33,9 @@ def main() -> None:
     print(f"region {args.region}, mode {args.mode}, {args.workers} worker(s): {n} examples "
           f"({info['n_candidates']} candidates) in {seconds:.1f} s = {n / seconds:.0f} examples/s "
           f"= {n / seconds / args.workers:.0f} examples/s per worker")
+    busy = sum(r["seconds"] for r in info["regions"])
+    print(f"inside the workers (reading, candidates, images, writing parts): {busy:.1f} s of worker time "
+          f"= {n / busy:.0f} examples/s per busy core; the rest is process start-up and the seeded shuffle")
     print(f"class counts: {info['class_counts']}")
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: main {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
