@@ -192,12 +192,16 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
     unknown = [c for c in contigs if c not in available]
     if unknown:
         raise InputError(f"contig(s) {', '.join(unknown)} not in {bam_path} (it has {', '.join(list(available)[:8])}...)")
-    jobs = [(str(bam_path), c, s, e, config) for c, s, e in _regions(available, contigs, config.threads)]
-    histograms, bins = [], []
-    pieces: dict[str, list[np.ndarray]] = {c: [] for c in contigs}
-    progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" regions", disable=None)
     raw = bamraw.readable(bam_path)
-    in_process = config.threads <= 1 or (not raw and sum(available[c] for c in contigs) < config.pool_min_bases)
+    # the raw reader runs whole contigs (threads inflate inside one when there is only one); pysam's
+    # loop needs pieces of long contigs to keep its worker processes busy
+    pieces = [(c, 0, available[c]) for c in contigs] if raw else _regions(available, contigs, config.threads)
+    jobs = [(str(bam_path), c, s, e, config) for c, s, e in pieces]
+    histograms, bins = [], []
+    pieces_done: dict[str, list[np.ndarray]] = {c: [] for c in contigs}
+    progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" regions", disable=None)
+    small = sum(available[c] for c in contigs) < config.pool_min_bases
+    in_process = config.threads <= 1 or len(jobs) == 1 or (not raw and small)
     with contextlib.ExitStack() as stack:
         if in_process:
             results = ((c, s, contig_depth(b, c, cfg, s, e, decompression_threads=config.threads))
@@ -209,10 +213,10 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
             pool = stack.enter_context(executor(max(1, min(config.threads, len(jobs)))))
             results = pool.map(_region_depth, jobs)  # keeps job order: a contig's pieces arrive in order
         for contig, _, depth in results:
-            pieces[contig].append(depth)
+            pieces_done[contig].append(depth)
             progress.update()
-            if sum(len(p) for p in pieces[contig]) == available[contig]:
-                whole = np.concatenate(pieces.pop(contig))
+            if sum(len(p) for p in pieces_done[contig]) == available[contig]:
+                whole = np.concatenate(pieces_done.pop(contig))
                 hist = depth_histogram(whole)
                 means = bin_means(whole, config.bin_size)
                 nonzero = np.flatnonzero(hist)
