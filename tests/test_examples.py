@@ -81,3 +81,14 @@ def test_bad_inputs_are_named(tmp_path, diploid_sample):
         PileupConfig(width=220)
     with pytest.raises(InputError, match="not a complete example set"):
         ExampleSet.open(tmp_path / "nothing")
+
+
+def test_shards_are_numbered_without_gaps(tmp_path, diploid_sample):
+    # one shard per example asked for: the seeded spread leaves some shards empty, which must not show
+    config = ExamplesConfig(mode="training", threads=1, examples_per_shard=1, seed=3)
+    examples = make_examples(diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "ex", ["chr1"], config,
+                             truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    shards = examples.info["shards"]
+    assert shards == [f"shard-{i:05d}-of-{len(shards):05d}.npz" for i in range(len(shards))]
+    assert sorted(p.name for p in (tmp_path / "ex").glob("shard-*")) == shards
+    assert sum(len(s) for s in examples.iter_shards()) == 4

@@ -261,7 +261,13 @@ def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_sh
     gathers = [(s, n_shards, seed, bucket_dir, out_dir / names[s]) for s in range(n_shards)]
     written = list(tqdm(pool.map(_gather_shard, gathers), total=n_shards, desc="shuffle (gather)", disable=None))
     shutil.rmtree(bucket_dir)
-    return [name for name, n in zip(names, written) if n]
+    kept = [name for name, n in zip(names, written) if n]
+    if len(kept) < n_shards:  # a tiny set can leave a shard empty: number the others without a gap
+        renamed = [shard_name(i, len(kept)) for i in range(len(kept))]
+        for old, new in zip(kept, renamed):
+            os.replace(out_dir / old, out_dir / new)
+        kept = renamed
+    return kept
 
 
 def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir: str | os.PathLike,
