@@ -91,4 +91,4 @@ def test_shards_are_numbered_without_gaps(tmp_path, diploid_sample):
     shards = examples.info["shards"]
     assert shards == [f"shard-{i:05d}-of-{len(shards):05d}.npz" for i in range(len(shards))]
     assert sorted(p.name for p in (tmp_path / "ex").glob("shard-*")) == shards
-    assert sum(len(s) for s in examples.iter_shards()) == 4
+    assert len(shards) < 4 and sum(len(s) for s in examples.iter_shards()) == 4  # seed 3 leaves one empty
