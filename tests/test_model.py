@@ -135,21 +135,22 @@ def test_fine_tuning_init_copies_overlapping_first_layer_channels_by_name(tmp_pa
                        "base_differs_from_ref"]
     torch.manual_seed(3)
     target = build_model("compact", HEIGHT, WIDTH, target_channels, 0.2)
-    untouched_new = target.input_conv().weight[:, 0].detach().clone()
+    names = target.input_conv_weight_names()
+    assert len(names) == 2  # the backbone's stem and the per-read branch both read the channels
+    untouched_new = {name: target.state_dict()[name][:, 0].clone() for name in names}
     report = initialise_from_checkpoint(target, path)
     assert report.new_channels == ["insert_size"] and report.dropped_channels == ["base_quality"]
     assert report.copied_channels == target_channels[1:]
-    source_weight = source.input_conv().weight.detach()
-    target_weight = target.input_conv().weight.detach()
-    for index, name in enumerate(target_channels):
-        if name in DEFAULT_CHANNELS:
-            torch.testing.assert_close(target_weight[:, index], source_weight[:, DEFAULT_CHANNELS.index(name)])
-    torch.testing.assert_close(target_weight[:, 0], untouched_new)  # new channel keeps its own init
-    # every other tensor is copied as is
     source_state, target_state = source.state_dict(), target.state_dict()
-    first = target.input_conv_weight_name()
+    for name in names:
+        for index, channel in enumerate(target_channels):
+            if channel in DEFAULT_CHANNELS:
+                torch.testing.assert_close(target_state[name][:, index],
+                                           source_state[name][:, DEFAULT_CHANNELS.index(channel)])
+        torch.testing.assert_close(target_state[name][:, 0], untouched_new[name])  # new channel keeps its init
+    # every other tensor is copied as is
     for key in source_state:
-        if key != first:
+        if key not in names:
             torch.testing.assert_close(target_state[key], source_state[key])
     assert target.channels == tuple(target_channels)
 
@@ -167,3 +168,39 @@ def test_missing_or_damaged_checkpoint_is_an_input_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="cannot read checkpoint"):
         load_checkpoint(bad)
+
+
+def test_candidate_reads_sees_each_read_alone_in_a_window_around_the_candidate():
+    """The per-read branch: the same features whatever the order of the reads, blind to the reference rows,
+    to columns outside its window and to empty rows below the last read."""
+    torch.manual_seed(4)
+    model = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.0).eval()
+    branch = model.reads
+    assert branch is not None and branch.half_window == WIDTH // 2  # clamped to the image
+    images = random_images(3)
+    images[:, -4:] = 0  # four empty rows under the reads
+
+    def features(pixels: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(pixels).float().sub(128).div(128).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            return branch(x)
+
+    reference = features(images)
+    assert reference.shape == (3, branch.out_features)
+    half = branch.out_features // 2  # sums over the read rows, then means over the reads present
+    torch.testing.assert_close(reference[:, half:] * (HEIGHT - 5 - 4), reference[:, :half] * (HEIGHT - 5))
+    shuffled = images.copy()
+    order = np.random.default_rng(0).permutation(np.arange(5, HEIGHT - 4))
+    shuffled[:, 5:HEIGHT - 4] = images[:, order]
+    torch.testing.assert_close(features(shuffled), reference)
+    other_reference = images.copy()
+    other_reference[:, :5] = 17
+    torch.testing.assert_close(features(other_reference), reference)
+    narrow = build_model("compact", HEIGHT, 101, DEFAULT_CHANNELS, 0.0).eval()
+    wide_images = random_images(2, width=101)
+    x = torch.from_numpy(wide_images).float().sub(128).div(128).permute(0, 3, 1, 2)
+    outside = wide_images.copy()
+    outside[:, :, :50 - narrow.reads.half_window] = 99
+    y = torch.from_numpy(outside).float().sub(128).div(128).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(narrow.reads(y), narrow.reads(x))

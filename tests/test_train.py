@@ -419,3 +419,24 @@ def test_batch_norm_momentum_follows_the_config():
         model, _ = build_initial_model(TrainConfig(batch_norm_momentum=momentum), 20, 31, DEFAULT_CHANNELS)
         norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
         assert norms and all(m.momentum == momentum for m in norms)
+
+
+def test_precision_resolves_per_device_and_bfloat16_training_learns_deterministically(sets, tmp_path, monkeypatch):
+    from lowcov.train import training_dtype
+
+    cpu = torch.device("cpu")
+    assert training_dtype(TrainConfig(), cpu) == torch.float32
+    assert training_dtype(TrainConfig(precision="bfloat16"), cpu) == torch.bfloat16
+    for native in (True, False):
+        monkeypatch.setattr(lowcov.train, "native_bfloat16", lambda device, native=native: native)
+        assert training_dtype(TrainConfig(precision="auto"), cpu) == (torch.bfloat16 if native else torch.float32)
+    with pytest.raises(InputError, match="precision must be one of"):
+        train(sets["train"], sets["tune"], fast_config(precision="half"), tmp_path / "bad", device="cpu",
+              progress=False)
+    config = fast_config(precision="bfloat16")
+    a = train(sets["train"], sets["tune"], config, tmp_path / "a", device="cpu", progress=False)
+    b = train(sets["train"], sets["tune"], config, tmp_path / "b", device="cpu", progress=False)
+    assert json.loads((a.experiment_dir / "best_checkpoint.json").read_text())["precision"] == "bfloat16"
+    assert a.best_metrics["tune/categorical_accuracy"] > 0.9
+    wa, wb = (read_checkpoint_payload(r.best_checkpoint)["state_dict"] for r in (a, b))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

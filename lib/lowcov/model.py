@@ -8,7 +8,9 @@ Two architectures, both three-class softmax over the candidate allele's genotype
     default geometry (100 rows x 221 columns x 6 channels); see ``benchmarks/benchmark_train.py``.
     Strided early convolutions shrink the image quickly (the genotype signal is per read -- does it
     support the allele -- and around the centre column, so a coarse map still carries it), batch norm, residual blocks,
-    global average pooling and dropout (``backbone_dropout_rate``) before the classifier.
+    global average pooling and dropout (``backbone_dropout_rate``) before the classifier. Beside the
+    backbone, :class:`CandidateReads` looks at each read on its own around the candidate and pools over
+    reads, which the strided stem (four reads per patch) cannot do.
 
 ``inception``
     A reduced InceptionV3-like stack (stem, Inception-A blocks, a grid reduction, Inception-B blocks
@@ -22,8 +24,8 @@ the examples it is applied to:
 
 - other geometry -> :class:`lowcov.InputError` naming both geometries (always);
 - other channels -> for inference, :class:`lowcov.InputError`; for initialising a fine-tuning run,
-  the first layer's weights are copied channel by channel for the channels both lists share, by name,
-  as DeepVariant does when the channel count differs (:func:`initialise_from_checkpoint`).
+  the weights of the layers that read the image are copied channel by channel for the channels both
+  lists share, by name, as DeepVariant does when the channel count differs (:func:`initialise_from_checkpoint`).
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ DEFAULT_CHANNELS: tuple[str, ...] = ("read_base", "base_quality", "mapping_quali
                                      "read_supports_variant", "base_differs_from_ref")
 #: DeepVariant's default pileup geometry (rows incl. 5 reference rows, columns).
 DEFAULT_HEIGHT, DEFAULT_WIDTH = 100, 221
+#: rows at the top of a pileup that draw the reference, not a read (DeepVariant's and lowcov.pileup's)
+REFERENCE_ROWS = 5
 #: genotype classes, in label order
 CLASS_NAMES: tuple[str, ...] = ("hom_ref", "het", "hom_alt")
 NUM_CLASSES = len(CLASS_NAMES)
@@ -95,11 +99,47 @@ class ResidualBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
+class CandidateReads(nn.Module):
+    """Per-read features around the candidate, summed and averaged over the reads.
+
+    Each read row's ``2 * half_window + 1`` columns centred on the candidate go through the same small
+    network (a ``1 x window`` convolution, then a 1x1 one), so a read is seen on its own: whether it
+    carries the allele, its base and mapping qualities and strand there, and whether it spans the
+    candidate's neighbourhood or ends inside it (a read ending inside a repeat cannot show an indel
+    there). A genotype is a statement about how many reads carry the allele, which sums and means over
+    reads express directly; the backbone's stem mixes four reads per patch before it sees them.
+    Returns ``2 * features`` values: the sum over reads scaled by the read rows, and the mean over the
+    reads present (rows below the last read are empty: 0 in every channel).
+    """
+
+    def __init__(self, channels: int, width: int, reference_rows: int, half_window: int = 16,
+                 features: int = 32) -> None:
+        super().__init__()
+        self.reference_rows = int(reference_rows)
+        self.half_window = min(int(half_window), width // 2)
+        window = 2 * self.half_window + 1
+        self.per_read = nn.Sequential(
+            nn.Conv2d(channels, features, (1, window), bias=False), nn.BatchNorm2d(features), nn.ReLU(inplace=True),
+            conv_bn_relu(features, features, 1))
+        self.out_features = 2 * features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: normalised images [N, C, H, W] (an empty pixel is -1 in every channel)."""
+        centre = x.shape[3] // 2
+        reads = x[:, :, self.reference_rows:, centre - self.half_window:centre + self.half_window + 1]
+        present = (reads[:, :, :, self.half_window] > -1).any(dim=1)  # [N, rows]; every drawn read covers the centre
+        per_read = self.per_read(reads).squeeze(3).float() * present[:, None, :]
+        total = per_read.sum(dim=2)
+        count = present.sum(dim=1, keepdim=True).clamp(min=1)
+        return torch.cat([total / reads.shape[2], total / count], dim=1)
+
+
 class PileupClassifier(nn.Module):
-    """Common shell: pixel normalisation, a backbone, global + centre-column pooling, dropout, linear classifier.
+    """Common shell: pixel normalisation, a backbone, global + centre-column pooling, optional per-read
+    features at the candidate (:class:`CandidateReads`), dropout, linear classifier.
 
     Subclasses set ``self.backbone`` (an ``nn.Sequential`` whose first module starts with the first
-    convolution, found by :meth:`input_conv`) and ``self.feature_channels``.
+    convolution, found by :meth:`input_conv`), optionally ``self.reads``, and call :meth:`_finish`.
     """
 
     architecture: str = ""
@@ -109,12 +149,14 @@ class PileupClassifier(nn.Module):
         self.height, self.width = int(height), int(width)
         self.channels: tuple[str, ...] = tuple(channels)
         self.dropout_rate = float(dropout)
+        self.reads: CandidateReads | None = None
 
     def _finish(self, feature_channels: int) -> None:
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(self.dropout_rate)
         # global features plus the features of the candidate's column (see forward)
-        self.classifier = nn.Linear(2 * feature_channels, NUM_CLASSES)
+        read_features = self.reads.out_features if self.reads is not None else 0
+        self.classifier = nn.Linear(2 * feature_channels + read_features, NUM_CLASSES)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -130,12 +172,14 @@ class PileupClassifier(nn.Module):
                 return module
         raise RuntimeError("backbone has no convolution")  # pragma: no cover - construction guarantees one
 
-    def input_conv_weight_name(self) -> str:
-        target = self.input_conv()
-        for name, module in self.named_modules():
-            if module is target:
-                return f"{name}.weight"
-        raise RuntimeError("input convolution not registered")  # pragma: no cover
+    def input_conv_weight_names(self) -> list[str]:
+        """State-dict names of every convolution that reads the image channels (the backbone's first and,
+        with :class:`CandidateReads`, the per-read one): what fine-tuning on other channels remaps."""
+        targets = [self.input_conv()]
+        if self.reads is not None:
+            targets.append(self.reads.per_read[0])
+        names = {id(module): name for name, module in self.named_modules()}
+        return [f"{names[id(module)]}.weight" for module in targets]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: [N, H, W, C] pixels 0..254 (any dtype). Returns logits [N, 3]."""
@@ -148,28 +192,35 @@ class PileupClassifier(nn.Module):
         x.sub_(128.0).mul_(1.0 / 128.0)
         # NHWC -> NCHW as a view: the result is channels_last in memory, which is what oneDNN's CPU
         # convolutions are fastest with, so no copy is needed.
-        x = self.backbone(x.permute(0, 3, 1, 2))
+        x = x.permute(0, 3, 1, 2)
+        features = self.backbone(x)
         # Global pooling alone blurs the candidate into the 221-column window; the feature-map column
         # over the image's centre, averaged over reads, keeps what is seen at the candidate itself.
-        centre = x[:, :, :, x.shape[3] // 2].mean(dim=2)
-        x = torch.cat([torch.flatten(self.pool(x), 1), centre], dim=1)
-        return self.classifier(self.dropout(x))
+        centre = features[:, :, :, features.shape[3] // 2].mean(dim=2)
+        pooled = [torch.flatten(self.pool(features), 1), centre]
+        if self.reads is not None:
+            pooled.append(self.reads(x))
+        return self.classifier(self.dropout(torch.cat(pooled, dim=1)))
 
 
 class CompactNet(PileupClassifier):
     """The default CPU-sized network (see module docstring).
 
     Layout for 100x221 input: a 4x4 stride-4 "patch" stem (-> 25x55, each output sees a 4-read x
-    4-column tile), a stride-2 3x3 convolution (-> 13x28), two residual blocks, global average pooling,
-    dropout and a linear layer. About 0.17 M parameters and ~65 M multiply-adds per example forward.
+    4-column tile), a stride-2 3x3 convolution (-> 13x28), two residual blocks, global average pooling;
+    beside them :class:`CandidateReads` over the 33 columns around the candidate; dropout and a linear
+    layer. About 0.18 M parameters and ~66 M multiply-adds per example forward.
 
     Why this shape: on a 2-core CPU the cost is dominated by convolutions and the memory traffic of
     batch norm/ReLU on large early feature maps, so the image is shrunk 16x in area in the very first
     layer; the receptive field of the last block still spans ~75 columns around the candidate, which
     covers the reads' local context that DeepVariant's pileups encode. The benchmark
     (``benchmarks/benchmark_train.py``, 2 threads, 100x221x6, idle machine) measured 380-440 training
-    examples/s (batch 256) and ~1100 inference examples/s (batch 512); a 3x3 stride-2 stem with
-    residual blocks at 25x56 was 3-5x slower.
+    examples/s (batch 256) and ~1100 inference examples/s (batch 512) before :class:`CandidateReads` was
+    added; a 3x3 stride-2 stem with residual blocks at 25x56 was 3-5x slower. With it (2 threads, idle):
+    ~380 training examples/s in float32 and ~570 in bfloat16 on a CPU with AVX512-BF16 (batch 64), and
+    ~850 examples/s calling (batch 128, reading the shards included); the branch itself costs a few
+    per cent.
     """
 
     architecture = "compact"
@@ -183,6 +234,7 @@ class CompactNet(PileupClassifier):
         ]
         layers += [ResidualBlock(block_width, block_width) for _ in range(num_blocks)]
         self.backbone = nn.Sequential(*layers)
+        self.reads = CandidateReads(len(self.channels), self.width, min(REFERENCE_ROWS, self.height - 1))
         self._finish(block_width)
 
 
@@ -428,9 +480,10 @@ def initialise_from_checkpoint(model: PileupClassifier, path: str | os.PathLike)
     """Copy a checkpoint's weights into ``model`` to fine-tune from (DeepVariant's ``init_checkpoint``).
 
     Architecture and geometry must match (InputError otherwise). When the channel lists differ, every
-    layer but the first is copied as is; the first convolution's weights are copied for the channels
-    both models have, matched by name, and the model's own (random) initialisation is kept for channels
-    the checkpoint lacks. Channels only the checkpoint has are dropped.
+    layer but those reading the image (:meth:`PileupClassifier.input_conv_weight_names`) is copied as is;
+    their weights are copied for the channels both models have, matched by name, and the model's own
+    (random) initialisation is kept for channels the checkpoint lacks. Channels only the checkpoint has
+    are dropped.
     """
     payload = read_checkpoint_payload(path)
     if payload["architecture"] != model.architecture:
@@ -440,16 +493,19 @@ def initialise_from_checkpoint(model: PileupClassifier, path: str | os.PathLike)
     check_geometry(f"init checkpoint {path}", payload["height"], payload["width"], stored_channels,
                    model.height, model.width, model.channels, "the training examples")
     state = dict(payload["state_dict"])
-    first = model.input_conv_weight_name()
     copied = [c for c in model.channels if c in stored_channels]
     if stored_channels != model.channels:
-        stored_weight = state[first]
-        weight = model.state_dict()[first].detach().clone().cpu()
-        for index, name in enumerate(model.channels):
-            if name in stored_channels:
-                weight[:, index] = stored_weight[:, stored_channels.index(name)]
-        state[first] = weight
-        logger.info("init checkpoint %s: channels differ; copied first-layer weights for %s, new: %s, dropped: %s",
+        for first in model.input_conv_weight_names():
+            if first not in state:
+                continue  # load_state_dict below names what the checkpoint lacks
+            stored_weight = state[first]
+            weight = model.state_dict()[first].detach().clone().cpu()
+            for index, name in enumerate(model.channels):
+                if name in stored_channels:
+                    weight[:, index] = stored_weight[:, stored_channels.index(name)]
+            state[first] = weight
+        logger.info("init checkpoint %s: channels differ; copied the image-reading layers' weights for %s, "
+                    "new: %s, dropped: %s",
                     path, copied, [c for c in model.channels if c not in stored_channels],
                     [c for c in stored_channels if c not in model.channels])
     try:

@@ -705,6 +705,7 @@ class TrainResult:
     examples_per_second: float = 0.0
     wall_seconds: float = 0.0
     init: dict[str, Any] = field(default_factory=dict)
+    precision: str = ""  # the dtype the training steps computed in ("" in records written before it was kept)
 
 
 @dataclass
@@ -750,7 +751,7 @@ def _result_from_record(experiment_dir: Path, record: Mapping[str, Any], *, reus
         epochs=float(record["epochs"]), stopped_by=str(record["stopped_by"]), complete=bool(record["complete"]),
         config=TrainConfig.from_dict(record["config"]), resumed_from_step=resumed_from, reused=reused,
         examples_per_second=float(record["examples_per_second"]), wall_seconds=float(record["wall_seconds"]),
-        init=dict(record.get("init") or {}))
+        init=dict(record.get("init") or {}), precision=str(record.get("precision", "")))
 
 
 def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
