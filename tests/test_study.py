@@ -164,3 +164,19 @@ def test_class_balance_counts_and_fractions(tmp_path):
     balance = study.class_balance(study.ExampleSets(example_set("train", [0, 0, 1, 2]), example_set("tune", [2])))
     assert balance.loc["train", ["hom_ref", "het", "hom_alt", "examples"]].tolist() == [2, 1, 1, 4]
     assert balance.loc["train", "hom_ref fraction"] == 0.5 and balance.loc["tune", "hom_alt fraction"] == 1.0
+
+
+def test_notebook_03_trains_the_original_model_with_the_library_settings():
+    """The notebook's parameters cell repeats the settings as literals (papermill injects literals only):
+    they must be the ones lowcov.study documents."""
+    import ast
+    import json
+
+    from lowcov.layout import REPO_ROOT
+
+    notebook = json.loads((REPO_ROOT / "notebooks" / "03_original_model.ipynb").read_text())
+    cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+    values = {target.id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+              if isinstance(node, ast.Assign) for target in node.targets}
+    assert values["original_overrides"] == study.DEMO_ORIGINAL_OVERRIDES
+    assert tuple(values["read_fractions"]) == study.DEMO_READ_FRACTIONS
