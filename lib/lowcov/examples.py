@@ -37,7 +37,7 @@ from tqdm import tqdm
 from . import InputError
 from .benchmark.normalize import is_sequence_allele, normalize
 from .benchmark.regions import RegionSet
-from .candidates import Candidate, CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
+from .candidates import CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .pileup import PileupConfig, draw
