@@ -294,6 +294,21 @@ def test_completed_run_is_reused_unless_forced(trained, sets):
     assert again.reused and again.best_step == trained.best_step and again.best_metrics == trained.best_metrics
 
 
+def test_a_run_recorded_before_a_config_key_existed_is_reused_at_its_default(trained, sets, tmp_path):
+    import shutil
+
+    copy = tmp_path / "older"
+    shutil.copytree(trained.experiment_dir, copy)
+    record_path = copy / "best_checkpoint.json"
+    record = json.loads(record_path.read_text())
+    del record["config"]["freeze_batch_norm"]  # as written before the key was added
+    record_path.write_text(json.dumps(record))
+    again = train(sets["train"], sets["tune"], fast_config(), copy, device="cpu", progress=False)
+    assert again.reused
+    with pytest.raises(InputError, match="freeze_batch_norm"):  # a non-default value is another method
+        train(sets["train"], sets["tune"], fast_config(freeze_batch_norm=True), copy, device="cpu", progress=False)
+
+
 def interrupt_before_step(monkeypatch, step: int) -> None:
     """Make the next training run raise KeyboardInterrupt (Ctrl-C) when it is about to take ``step``."""
     original = lowcov.train._Trainer._train_step
@@ -440,3 +455,57 @@ def test_precision_resolves_per_device_and_bfloat16_training_learns_deterministi
     assert a.best_metrics["tune/categorical_accuracy"] > 0.9
     wa, wb = (read_checkpoint_payload(r.best_checkpoint)["state_dict"] for r in (a, b))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# ----- batch-norm statistics: frozen while fine-tuning, measured and swapped between checkpoints --------
+
+
+def _fine_tune_briefly(trained, sets, directory: Path, **changes):
+    config = fast_config(init_checkpoint=str(trained.best_checkpoint), num_epochs=1, max_steps=8,
+                         learning_rate=0.01, **changes)
+    return train(sets["train"], sets["tune"], config, directory, device="cpu", progress=False)
+
+
+def test_frozen_batch_norm_keeps_the_init_statistics_while_weights_learn(trained, sets, tmp_path):
+    from lowcov.model import checkpoint_drift, is_batch_norm_statistic
+
+    init = read_checkpoint_payload(trained.best_checkpoint)["state_dict"]
+    frozen = _fine_tune_briefly(trained, sets, tmp_path / "frozen", freeze_batch_norm=True)
+    moving = _fine_tune_briefly(trained, sets, tmp_path / "moving")
+    for result, statistics_kept in ((frozen, True), (moving, False)):
+        state = read_checkpoint_payload(result.last_checkpoint)["state_dict"]
+        statistics = [k for k in state if is_batch_norm_statistic(k) and not k.endswith("num_batches_tracked")]
+        assert statistics and all(torch.equal(state[k], init[k]) for k in statistics) == statistics_kept
+        assert not torch.equal(state["classifier.weight"], init["classifier.weight"])
+        drift = checkpoint_drift(result.last_checkpoint, trained.best_checkpoint)
+        assert drift["weights_relative"] > 0
+        assert (drift["batch_norm_statistics_relative"] == 0.0) == statistics_kept
+        assert (drift["batch_norm_statistics_max_abs"] == 0.0) == statistics_kept
+
+
+def test_statistics_swap_keeps_the_weights_and_takes_the_donors_statistics(trained, sets, tmp_path):
+    from lowcov.model import checkpoint_drift, is_batch_norm_statistic, with_batch_norm_statistics
+
+    moved = _fine_tune_briefly(trained, sets, tmp_path / "moving").last_checkpoint
+    swapped = with_batch_norm_statistics(moved, trained.best_checkpoint, tmp_path / "swapped.pt")
+    state, donor, source = (read_checkpoint_payload(p)["state_dict"]
+                            for p in (swapped, trained.best_checkpoint, moved))
+    for name, tensor in state.items():
+        torch.testing.assert_close(tensor, (donor if is_batch_norm_statistic(name) else source)[name], rtol=0, atol=0)
+    drift = checkpoint_drift(swapped, trained.best_checkpoint)
+    assert drift["batch_norm_statistics_relative"] == 0.0 and drift["weights_relative"] > 0
+    # the swapped checkpoint is a working model: its predictions differ from the un-swapped one's
+    images = write_example_set(tmp_path / "probe", 40, seed=11, n_shards=1).load().images
+    swapped_probs, moved_probs = (predict(load_checkpoint(p).model, images) for p in (swapped, moved))
+    assert np.allclose(swapped_probs.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(swapped_probs, moved_probs)
+    assert read_checkpoint_payload(swapped)["extra"]["batch_norm_statistics_from"] == str(trained.best_checkpoint)
+
+
+def test_statistics_of_another_network_are_refused_naming_both_files(trained, tmp_path):
+    from lowcov.model import build_model, save_checkpoint, with_batch_norm_statistics
+
+    other = save_checkpoint(tmp_path / "other.pt", build_model("compact", HEIGHT, WIDTH + 6, DEFAULT_CHANNELS))
+    with pytest.raises(InputError, match=r"other\.pt.*differ in their tensors|differ in their tensors.*other\.pt"):
+        with_batch_norm_statistics(trained.best_checkpoint, other, tmp_path / "never.pt")
+    assert not (tmp_path / "never.pt").exists()
