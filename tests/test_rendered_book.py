@@ -193,8 +193,18 @@ def test_case_study_tables_and_figures(pages, stem):
 
 def test_evaluation_shows_every_model(pages):
     _, page = chapter(pages, "07_evaluation")
-    for model in ("Original", "V1", "V2", "V1 (last)", "V2 (last)", "bcftools"):
+    for model in ("Original", "V1", "V2", "V1 (last)", "V2 (last)", "bcftools", "V1 (last, original BN)",
+                  "V2 (last, original BN)", "V2, frozen BN", "V2, small batches", "V2, small batches, frozen BN"):
         assert model in page.text, f"07: model {model!r} missing"
+    assert "What moves the DNA calls" in page.text
+
+
+def test_fine_tuning_chapter_shows_the_controls_and_how_far_each_run_moved(pages):
+    _, page = chapter(pages, "06_finetune")
+    for needle in ("config.freeze_batch_norm=true", "config.batch_size=32", "weights: relative change",
+                   "batch-norm statistics: relative change"):
+        assert needle in page.text, f"06: {needle!r} is not on the page"
+    assert len(page.images) >= 2, f"06: expected the training curves of the case study's runs and of the controls"
 
 
 def test_reproducibility_page_lists_runs_versions_and_checksums(pages):

@@ -146,6 +146,28 @@ def test_fine_tune_config_is_the_case_study_lists_plus_the_init_checkpoint(tmp_p
         study.fine_tune_config(CASE_STUDY_V1, "x.pt", ["config.learning_rate=0.1"])
 
 
+def test_controls_are_v2_plus_their_lines_and_change_only_what_they_say(tmp_path):
+    v2 = study.fine_tune_config(CASE_STUDY_V2, "x.pt")
+    changed = {}
+    for control in study.FINE_TUNE_CONTROLS:
+        assert control.overrides[:len(CASE_STUDY_V2)] == list(CASE_STUDY_V2)
+        config = study.fine_tune_config(control.overrides, "x.pt")
+        changed[control.slug] = {k: getattr(config, k) for k in TrainConfig.__dataclass_fields__
+                                 if getattr(config, k) != getattr(v2, k)}
+    assert changed == {"v2_frozen_bn": {"freeze_batch_norm": True},
+                       "v2_small_batches": {"batch_size": 32, "warmup_steps": 0},
+                       "v2_small_batches_frozen_bn": {"batch_size": 32, "warmup_steps": 0, "freeze_batch_norm": True}}
+    chosen = study.fine_tune_controls(["v2_small_batches", "v2_frozen_bn"])
+    assert [c.slug for c in chosen] == ["v2_frozen_bn", "v2_small_batches"]  # the library's order
+    with pytest.raises(ValueError, match=r"unknown fine-tuning controls \['v3'\]"):
+        study.fine_tune_controls(["v3"])
+
+
+def test_original_statistics_need_a_finished_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run notebook 06_finetune"):
+        study.with_original_statistics(Layout("demo", root=tmp_path), "v1")
+
+
 def test_class_balance_counts_and_fractions(tmp_path):
     from lowcov.shards import write_info, write_shard
 

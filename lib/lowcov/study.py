@@ -402,6 +402,15 @@ FINE_TUNE_CONTROLS = (
 )
 
 
+def fine_tune_controls(slugs: Sequence[str]) -> tuple[FineTuneControl, ...]:
+    """The controls named by ``slugs`` (model directory names), in :data:`FINE_TUNE_CONTROLS` order."""
+    known = {control.slug: control for control in FINE_TUNE_CONTROLS}
+    unknown = sorted(set(slugs) - set(known))
+    if unknown:
+        raise ValueError(f"unknown fine-tuning controls {unknown}; choose from {sorted(known)}")
+    return tuple(control for control in FINE_TUNE_CONTROLS if control.slug in set(slugs))
+
+
 def fine_tune_control(layout: Layout, control: FineTuneControl, sets: ExampleSets,
                       init_checkpoint: str | os.PathLike, execution_overrides: Sequence[str] = (),
                       threads: int = 2, force: bool = False) -> TrainResult:
