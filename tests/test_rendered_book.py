@@ -204,7 +204,7 @@ def test_fine_tuning_chapter_shows_the_controls_and_how_far_each_run_moved(pages
     for needle in ("config.freeze_batch_norm=true", "config.batch_size=32", "weights: relative change",
                    "batch-norm statistics: relative change"):
         assert needle in page.text, f"06: {needle!r} is not on the page"
-    assert len(page.images) >= 2, f"06: expected the training curves of the case study's runs and of the controls"
+    assert len(page.images) >= 2, "06: expected the training curves of the case study's runs and of the controls"
 
 
 def test_reproducibility_page_lists_runs_versions_and_checksums(pages):

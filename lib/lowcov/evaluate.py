@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .benchmark import BenchmarkResult, compare
 from .call import CallConfig, call_variants
@@ -22,6 +23,9 @@ from .manifest import run_stage
 from .peers import PeerCallerConfig
 from .peers import call_variants as peer_call_variants
 from .shards import ExampleSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
