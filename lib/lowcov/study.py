@@ -394,9 +394,9 @@ _SMALL_BATCHES = ("config.batch_size=32", "config.warmup_steps=0")
 #: the RNA labels (batches of 32: eight times the steps; no warm-up), with and without frozen statistics.
 FINE_TUNE_CONTROLS = (
     FineTuneControl("V2, frozen BN", "v2_frozen_bn", (_FREEZE,),
-                    "V2 with the original model's batch-norm statistics kept: what the weight updates alone do"),
+                    "V2 with the original model's BN statistics kept: what weight updates alone do"),
     FineTuneControl("V2, small batches", "v2_small_batches", _SMALL_BATCHES,
-                    "V2 with 8x the steps at the full learning rate: the weights learn from the RNA labels"),
+                    "8x V2's steps at the full learning rate: the weights learn from the RNA labels"),
     FineTuneControl("V2, small batches, frozen BN", "v2_small_batches_frozen_bn", _SMALL_BATCHES + (_FREEZE,),
                     "both: what learning from the RNA labels does with the DNA statistics kept"),
 )
