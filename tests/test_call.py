@@ -40,3 +40,51 @@ def test_postprocess_writes_genotypes_qualities_and_filters(tmp_path, small_geno
     # bcftools reads it without complaint
     text = pysam.bcftools.view(str(out), "-H")
     assert len(text.strip().splitlines()) == 4
+
+
+def test_identical_weights_are_predicted_once_and_each_vcf_names_its_checkpoint(tmp_path, small_genome):
+    import torch
+
+    from lowcov.call import call_variants
+    from lowcov.model import DEFAULT_CHANNELS, build_model, save_checkpoint, weights_digest
+    from lowcov.shards import shard_name, write_info, write_shard
+
+    fasta, genome = small_genome
+    rng = np.random.default_rng(3)
+    n, height, width = 24, 20, 31
+    positions = np.sort(rng.choice(np.arange(100, 1500), n, replace=False))
+    seq = genome["chr1"]
+    meta = {"contig": np.array(["chr1"] * n), "position": positions,
+            "ref": np.array([seq[p - 1] for p in positions]),
+            "alt": np.array(["ACGT"[("ACGT".index(seq[p - 1]) + 1) % 4] for p in positions]),
+            "alt_count": rng.integers(1, 10, n), "depth": rng.integers(10, 20, n)}
+    images = rng.integers(0, 255, (n, height, width, len(DEFAULT_CHANNELS)), dtype=np.uint8)
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    write_shard(examples / shard_name(0, 1), images, np.full(n, -1, np.int8), meta)
+    write_info(examples, {"height": height, "width": width, "channels": list(DEFAULT_CHANNELS), "n_examples": n,
+                          "shards": [shard_name(0, 1)], "class_counts": {"-1": n}})
+    torch.manual_seed(0)
+    model = build_model("compact", height, width, DEFAULT_CHANNELS).eval()
+    first = save_checkpoint(tmp_path / "start.pt", model, step=0)
+    same = save_checkpoint(tmp_path / "selected.pt", model, step=40, extra={"metrics": {"tune/f1_weighted": 1.0}})
+    with torch.no_grad():
+        model.classifier.weight.add_(0.5)
+    other = save_checkpoint(tmp_path / "other.pt", model, step=40)
+    assert weights_digest(first) == weights_digest(same) != weights_digest(other)
+
+    cache = tmp_path / "cache"
+    runs = {path.stem: call_variants(examples, path, fasta, tmp_path / f"{path.stem}.vcf.gz", cache_dir=cache)
+            for path in (first, same, other)}
+    assert [runs[k]["predictions_reused"] for k in ("start", "selected", "other")] == [False, True, False]
+    assert len(list(cache.iterdir())) == 2
+
+    def records(name):
+        with pysam.VariantFile(str(tmp_path / f"{name}.vcf.gz")) as vcf:
+            return [str(r) for r in vcf], str(vcf.header)
+
+    (start_records, start_header), (selected_records, selected_header) = records("start"), records("selected")
+    assert start_records == selected_records and len(start_records) > 0
+    assert "selected.pt" in selected_header and "selected.pt" not in start_header
+    uncached = call_variants(examples, same, fasta, tmp_path / "uncached.vcf.gz")
+    assert not uncached["predictions_reused"] and records("uncached")[0] == selected_records

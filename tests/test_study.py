@@ -159,6 +159,11 @@ def test_controls_are_v2_plus_their_lines_and_change_only_what_they_say(tmp_path
                        "v2_small_batches_frozen_bn": {"batch_size": 32, "warmup_steps": 0, "freeze_batch_norm": True}}
     chosen = study.fine_tune_controls(["v2_small_batches", "v2_frozen_bn"])
     assert [c.slug for c in chosen] == ["v2_frozen_bn", "v2_small_batches"]  # the library's order
+    runs = [(run.name, run.directory, run.seed) for control in study.FINE_TUNE_CONTROLS for run in control.runs]
+    assert runs[:3] == [("V2, frozen BN", "v2_frozen_bn", 2024),
+                        ("V2, small batches (seed 2024)", "v2_small_batches", 2024),
+                        ("V2, small batches (seed 2025)", "v2_small_batches_seed2025", 2025)]
+    assert len({directory for _, directory, _ in runs}) == len(runs) == 7
     with pytest.raises(ValueError, match=r"unknown fine-tuning controls \['v3'\]"):
         study.fine_tune_controls(["v3"])
 

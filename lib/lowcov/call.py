@@ -171,16 +171,45 @@ def sample_of_examples(examples: ExampleSet) -> str:
     return "SAMPLE"
 
 
+def _cached_predictions(examples: ExampleSet, checkpoint: str | os.PathLike, config: CallConfig,
+                        cache_dir: Path) -> tuple[np.ndarray, dict, bool]:
+    """:func:`predict_examples`, kept in ``cache_dir`` under the digest of the weights and of the examples, so
+    that checkpoints holding the same weights (a fine-tuning run that selected its starting model) are
+    predicted once. Returns (probabilities, metadata, whether they came from the cache)."""
+    from .fileio import sha256sum
+    from .model import weights_digest
+
+    key = f"{weights_digest(checkpoint)[:24]}.{sha256sum(examples.directory / 'example_info.json')[:24]}.npz"
+    path = cache_dir / key
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return stored["probs"], {k.removeprefix("meta_"): stored[k] for k in stored.files if k != "probs"}, True
+    probs, meta, _ = predict_examples(examples, checkpoint, config)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, probs=probs, **{f"meta_{k}": v for k, v in meta.items()})
+    return probs, meta, False
+
+
 def call_variants(examples_dir: str | os.PathLike, checkpoint: str | os.PathLike, reference: str | os.PathLike,
-                  out_vcf: str | os.PathLike, config: CallConfig = CallConfig()) -> dict:
-    """Predict every example with ``checkpoint`` and write ``out_vcf``; returns timing figures."""
+                  out_vcf: str | os.PathLike, config: CallConfig = CallConfig(),
+                  cache_dir: str | os.PathLike | None = None) -> dict:
+    """Predict every example with ``checkpoint`` and write ``out_vcf``; returns timing figures.
+
+    ``cache_dir``: reuse the predictions of identical weights on the same examples (see
+    :func:`_cached_predictions`); the VCF still names ``checkpoint``.
+    """
     examples = ExampleSet.open(examples_dir)
     started = time.perf_counter()
-    probs, meta, _ = predict_examples(examples, checkpoint, config)
+    if cache_dir is None:
+        probs, meta, _ = predict_examples(examples, checkpoint, config)
+        reused = False
+    else:
+        probs, meta, reused = _cached_predictions(examples, checkpoint, config, Path(cache_dir))
     predicted = time.perf_counter()
     sample = config.sample or sample_of_examples(examples)
     write_vcf(probs, meta, reference, out_vcf, sample, str(checkpoint), config)
     done = time.perf_counter()
-    return {"examples": len(probs), "call_seconds": round(predicted - started, 2),
+    return {"examples": len(probs), "predictions_reused": reused, "call_seconds": round(predicted - started, 2),
             "postprocess_seconds": round(done - predicted, 2),
-            "examples_per_second": round(len(probs) / max(predicted - started, 1e-9), 1)}
+            "examples_per_second": None if reused else round(len(probs) / max(predicted - started, 1e-9), 1)}

@@ -103,7 +103,8 @@ def evaluate_model(layout: Layout, name: str, checkpoint: Path, dataset: str,
     vcf = layout.calls_vcf(name, dataset)
     run_stage(layout.stage("calls"), f"call_{name}_{dataset}",
               [checkpoint, examples.directory / "example_info.json"], config.call, [vcf],
-              lambda: call_variants(examples.directory, checkpoint, layout.dna_reference, vcf, config.call),
+              lambda: call_variants(examples.directory, checkpoint, layout.dna_reference, vcf, config.call,
+                                    cache_dir=layout.stage("calls") / "predictions"),
               force=force)
     return benchmark_calls(layout, vcf, name, dataset, force)
 

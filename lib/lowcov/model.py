@@ -568,6 +568,24 @@ def checkpoint_drift(checkpoint: str | os.PathLike, reference: str | os.PathLike
     return drift
 
 
+def weights_digest(checkpoint: str | os.PathLike) -> str:
+    """SHA-256 of a checkpoint's architecture, geometry, channels and tensors (names, shapes, dtypes, bytes;
+    not batch norm's step counter): equal for two files that compute the same function, whatever else
+    they record (step, config, metrics)."""
+    import hashlib
+
+    payload = read_checkpoint_payload(checkpoint)
+    digest = hashlib.sha256(repr((payload["architecture"], payload["height"], payload["width"],
+                                  tuple(payload["channels"]))).encode())
+    for name in sorted(payload["state_dict"]):
+        if name.endswith("num_batches_tracked"):
+            continue  # a counter that inference never reads
+        tensor = payload["state_dict"][name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def with_batch_norm_statistics(checkpoint: str | os.PathLike, donor: str | os.PathLike,
                                out_path: str | os.PathLike) -> Path:
     """Write ``checkpoint`` with the batch-norm running statistics of ``donor`` and every learnt weight

@@ -368,37 +368,67 @@ def fine_tune(layout: Layout, name: str, overrides: Sequence[str], sets: Example
     return train(sets.train, sets.tune, config, experiment_dir, force=force or stale, restart_on_change=True)
 
 
+#: the seed of DeepVariant-style runs here (TrainConfig's default): the case study's V1 and V2 use it
+DEFAULT_SEED = TrainConfig().seed
+
+
 @dataclass(frozen=True)
 class FineTuneControl:
     """A fine-tuning run beyond the case study's two: V2's overrides plus a few lines, to separate what
     moves the DNA calls. Never presented as the case study's."""
 
     name: str
-    #: model directory under ``<profile>/models/``
+    #: model directory under ``<profile>/models/`` (of the run with :data:`DEFAULT_SEED`)
     slug: str
     #: override lines added after the case study's V2 list (the last value of a key wins)
     extra: tuple[str, ...]
     purpose: str
+    #: one run per seed (data order, dropout): runs whose outcome may hinge on the seed are replicated
+    seeds: tuple[int, ...] = (DEFAULT_SEED,)
 
     @property
     def overrides(self) -> list[str]:
         return list(CASE_STUDY_V2) + list(self.extra)
 
+    @property
+    def runs(self) -> tuple["ControlRun", ...]:
+        return tuple(ControlRun(self, seed) for seed in self.seeds)
+
+
+@dataclass(frozen=True)
+class ControlRun:
+    """One seed of a :class:`FineTuneControl`."""
+
+    control: FineTuneControl
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return self.control.name if len(self.control.seeds) == 1 else f"{self.control.name} (seed {self.seed})"
+
+    @property
+    def directory(self) -> str:
+        return self.control.slug if self.seed == DEFAULT_SEED else f"{self.control.slug}_seed{self.seed}"
+
 
 _FREEZE = "config.freeze_batch_norm=true"
 _SMALL_BATCHES = ("config.batch_size=32", "config.warmup_steps=0")
+_REPLICATES = (DEFAULT_SEED, DEFAULT_SEED + 1, DEFAULT_SEED + 2)
 
 #: The controls of chapter 6. On the demo's few hundred RNA examples V2 runs one step per epoch, inside
 #: its warm-up, so its weights hardly move; the controls freeze the batch-norm statistics (what V2 does
 #: without them moving), and give the weights enough steps at the configured learning rate to learn from
 #: the RNA labels (batches of 32: eight times the steps; no warm-up), with and without frozen statistics.
+#: V2 takes whole-set batches, so its seed changes nothing but dropout; the small-batch runs depend on the
+#: data order, and single runs of them pointed in different directions, hence three seeds each.
 FINE_TUNE_CONTROLS = (
     FineTuneControl("V2, frozen BN", "v2_frozen_bn", (_FREEZE,),
                     "V2 with the original model's BN statistics kept: what weight updates alone do"),
     FineTuneControl("V2, small batches", "v2_small_batches", _SMALL_BATCHES,
-                    "8x V2's steps at the full learning rate: the weights learn from the RNA labels"),
+                    "8x V2's steps at the full learning rate: the weights learn from the RNA labels",
+                    _REPLICATES),
     FineTuneControl("V2, small batches, frozen BN", "v2_small_batches_frozen_bn", _SMALL_BATCHES + (_FREEZE,),
-                    "both: what learning from the RNA labels does with the DNA statistics kept"),
+                    "both: what learning from the RNA labels does with the DNA statistics kept", _REPLICATES),
 )
 
 
@@ -411,12 +441,11 @@ def fine_tune_controls(slugs: Sequence[str]) -> tuple[FineTuneControl, ...]:
     return tuple(control for control in FINE_TUNE_CONTROLS if control.slug in set(slugs))
 
 
-def fine_tune_control(layout: Layout, control: FineTuneControl, sets: ExampleSets,
-                      init_checkpoint: str | os.PathLike, execution_overrides: Sequence[str] = (),
-                      threads: int = 2, force: bool = False) -> TrainResult:
-    """Run (or reuse) one of :data:`FINE_TUNE_CONTROLS` into ``<profile>/models/<control.slug>``."""
-    return fine_tune(layout, control.slug, control.overrides, sets, init_checkpoint, execution_overrides,
-                     threads, force)
+def fine_tune_control(layout: Layout, run: ControlRun, sets: ExampleSets, init_checkpoint: str | os.PathLike,
+                      execution_overrides: Sequence[str] = (), threads: int = 2, force: bool = False) -> TrainResult:
+    """Run (or reuse) one seed of a control into ``<profile>/models/<run.directory>``."""
+    return fine_tune(layout, run.directory, run.control.overrides, sets, init_checkpoint,
+                     [*execution_overrides, f"config.seed={run.seed}"], threads, force)
 
 
 def with_original_statistics(layout: Layout, name: str, force: bool = False) -> Path:
