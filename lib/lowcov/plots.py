@@ -165,13 +165,15 @@ def training_curves(log_csv, title: str = "", axes=None, label: str | None = Non
 def metric_bars(frame: pd.DataFrame, metrics=("METRIC.Recall", "METRIC.Precision", "METRIC.F1_Score"), ax=None,
                 by: str = "Model", ylim: tuple[float, float] | None = None):
     """Grouped bars: one group per Type and metric, one bar per ``by`` value. ``frame`` has columns
-    ``by``, Type and the metrics (one row per model and type)."""
+    ``by``, Type and the metrics. Several rows of one ``by`` value and type (replicate runs) are drawn as
+    their mean with a whisker from the lowest to the highest value (deterministic: no bootstrap)."""
     import seaborn as sns
 
     long = frame.melt(id_vars=[by, "Type"], value_vars=list(metrics), var_name="metric", value_name="value")
     long["metric"] = long["metric"].str.replace("METRIC.", "", regex=False)
     grid = sns.catplot(data=long, x="metric", y="value", hue=by, col="Type", kind="bar", height=3.2, aspect=1.3,
-                       legend_out=True)
+                       legend_out=True, errorbar=("pi", 100), err_kws={"linewidth": 1.2}, capsize=0.1)
+    grid.set_titles("{col_name}", pad=16)  # room for the value labels of bars near the top
     for axis in grid.axes.flat:
         axis.set_xlabel("")
         if ylim:
