@@ -176,10 +176,15 @@ def _cached_predictions(examples: ExampleSet, checkpoint: str | os.PathLike, con
     """:func:`predict_examples`, kept in ``cache_dir`` under the digest of the weights and of the examples, so
     that checkpoints holding the same weights (a fine-tuning run that selected its starting model) are
     predicted once. Returns (probabilities, metadata, whether they came from the cache)."""
+    import torch
+
     from .fileio import sha256sum
     from .model import weights_digest
 
-    key = f"{weights_digest(checkpoint)[:24]}.{sha256sum(examples.directory / 'example_info.json')[:24]}.npz"
+    # the device too: a GPU's arithmetic can differ from the CPU's in the last bits
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    key = (f"{weights_digest(checkpoint)[:24]}.{sha256sum(examples.directory / 'example_info.json')[:24]}"
+           f".{device.replace(':', '')}.npz")
     path = cache_dir / key
     if path.exists():
         with np.load(path, allow_pickle=False) as stored:
