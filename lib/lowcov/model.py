@@ -525,6 +525,10 @@ def initialise_from_checkpoint(model: PileupClassifier, path: str | os.PathLike)
 BATCH_NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
 
+def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
 def is_batch_norm_statistic(name: str) -> bool:
     return name.rsplit(".", 1)[-1] in BATCH_NORM_STATISTICS
 

@@ -78,7 +78,7 @@ from torch import nn
 
 from . import InputError
 from .fileio import atomic_output
-from .model import (ARCHITECTURES, NUM_CLASSES, PileupClassifier, build_model,
+from .model import (ARCHITECTURES, NUM_CLASSES, PileupClassifier, batch_norm_layers, build_model,
                     initialise_from_checkpoint, read_checkpoint_payload, save_checkpoint)
 from .shards import ExampleSet, read_npz
 
@@ -793,9 +793,8 @@ def build_initial_model(config: TrainConfig, height: int, width: int, channels: 
     """
     torch.manual_seed(config.seed)
     model = build_model(config.model_type, height, width, channels, config.backbone_dropout_rate)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.momentum = config.batch_norm_momentum
+    for layer in batch_norm_layers(model):
+        layer.momentum = config.batch_norm_momentum
     report: dict[str, Any] = {}
     if config.init_checkpoint:
         init = initialise_from_checkpoint(model, config.init_checkpoint)
@@ -949,9 +948,8 @@ class _Trainer:
             group["lr"] = learning_rate
         model.train()
         if config.freeze_batch_norm:
-            for module in model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+            for layer in batch_norm_layers(model):
+                layer.eval()
         inputs = torch.from_numpy(images).to(self.device, non_blocking=True)
         targets = torch.from_numpy(labels.astype(np.int64)).to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
