@@ -17,7 +17,7 @@ venv: $(STAMP)
 
 ## the demo (or seed) dataset only
 data: venv
-	$(BIN)/python -m lowcov.data --profile $(PROFILE)
+	$(BIN)/python -m lowcov.acquire --profile $(PROFILE)
 
 ## run every notebook with papermill, then render the HTML book into _build/html
 book: venv

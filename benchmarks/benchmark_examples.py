@@ -11,7 +11,7 @@ import resource
 import tempfile
 import time
 
-from lowcov.examples import ExamplesConfig, make_examples
+from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.layout import Layout
 
 

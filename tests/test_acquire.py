@@ -17,9 +17,9 @@ import pytest
 
 import lowcov.align
 from lowcov import InputError
-from lowcov.acquire import (ChecksumMismatch, DownloadConfig, DownloadError, PrepareConfig, acquire_seed,
-                            download, downloaded_path, fetch, https_url, load_manifest, lock_path,
-                            prepare_seed, read_lock)
+from lowcov.download import ChecksumMismatch, DownloadConfig, DownloadError, download, fetch, https_url
+from lowcov.seed import (PrepareConfig, acquire_seed, downloaded_path, load_manifest, lock_path, prepare_seed,
+                         read_lock)
 from lowcov.fileio import atomic_output
 from lowcov.layout import Layout
 

@@ -2,7 +2,8 @@ import numpy as np
 import pysam
 import pysam.bcftools
 
-from lowcov.call import CallConfig, write_vcf
+from lowcov.call_variants import CallConfig
+from lowcov.postprocess_variants import write_vcf
 
 
 def test_postprocess_writes_genotypes_qualities_and_filters(tmp_path, small_genome):
@@ -45,7 +46,7 @@ def test_postprocess_writes_genotypes_qualities_and_filters(tmp_path, small_geno
 def test_identical_weights_are_predicted_once_and_each_vcf_names_its_checkpoint(tmp_path, small_genome):
     import torch
 
-    from lowcov.call import call_variants
+    from lowcov.call_variants import call_variants
     from lowcov.model import DEFAULT_CHANNELS, build_model, save_checkpoint, weights_digest
     from lowcov.shards import shard_name, write_info, write_shard
 

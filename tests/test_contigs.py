@@ -9,7 +9,9 @@ import pysam
 import pytest
 
 from lowcov import InputError
-from lowcov.contigs import (IDENTITY, add_chr_prefix, apply_rename, copy_file, extract_contig, file_contigs,
+from lowcov.downsample import extract_contig
+from lowcov.fileio import copy_file
+from lowcov.contigs import (IDENTITY, add_chr_prefix, apply_rename, file_contigs,
                             match_reference_naming, pick_rename, rename_bam, rename_bed, rename_fasta,
                             rename_vcf, strip_chr_prefix, used_contigs)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lowcov import InputError
-from lowcov.examples import ExamplesConfig, make_examples
+from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.pileup import PileupConfig
 from lowcov.shards import ExampleSet
 

@@ -5,7 +5,7 @@ import pytest
 
 from lowcov import bamraw
 from lowcov.downsample import keep_mask
-from lowcov.examples import ExamplesConfig, make_examples
+from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.reads import CODE_OF_BYTE, DELETED, ReadFilter, lay_out
 
 

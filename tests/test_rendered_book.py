@@ -217,7 +217,7 @@ def test_reproducibility_page_lists_runs_versions_and_checksums(pages):
 
 def test_methods_and_references(pages):
     _, methods = chapter(pages, "methods")
-    for needle in ("lowcov.examples", "lowcov.train", "lowcov.benchmark", "InceptionV3", "minimap2"):
+    for needle in ("lowcov.make_examples", "lowcov.train", "lowcov.benchmark", "InceptionV3", "minimap2"):
         assert needle in methods.text, f"methods: {needle!r} missing"
     assert methods.tables >= 2
     _, references = chapter(pages, "references")

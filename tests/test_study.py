@@ -1,11 +1,13 @@
-"""The RNA pseudo-truth and fine-tuning helpers of lowcov.study, on small files written here."""
+"""The RNA pseudo-truth and fine-tuning helpers of lowcov.study's experiments, on small files written here."""
 from __future__ import annotations
 
 import numpy as np
 import pysam
 import pytest
 
-from lowcov import InputError, study
+from lowcov import InputError, checks
+from lowcov.shards import ExampleSet, ExampleSets
+from lowcov.study import controls, fine_tuning, original_model, pseudo_truth, rna_examples
 from lowcov.layout import Layout
 from lowcov.train import CASE_STUDY_V1, CASE_STUDY_V2, TrainConfig
 
@@ -52,11 +54,11 @@ def test_rna_confident_regions_are_depth_3_intersected_with_dna_confident(tmp_pa
     dna_confident = tmp_path / "dna.bed"
     dna_confident.write_text("chr2\t1060\t5000\nchr1\t0\t20000\n")
     out = tmp_path / "rna.bed"
-    counts = study.rna_confident_regions(bam, dna_confident, ["chr2"], out, min_depth=3)
+    counts = pseudo_truth.rna_confident_regions(bam, dna_confident, ["chr2"], out, min_depth=3)
     assert bed_lines(out) == [("chr2", 1060, 1100), ("chr2", 2000, 2100), ("chr2", 2900, 2990)]
     assert counts == {"rna_min_depth_bases": 50 + 100 + 90, "confident_bases": 40 + 100 + 90}
     # a higher threshold leaves only what is deeper
-    study.rna_confident_regions(bam, dna_confident, ["chr2"], out, min_depth=4)
+    pseudo_truth.rna_confident_regions(bam, dna_confident, ["chr2"], out, min_depth=4)
     assert bed_lines(out) == []
 
 
@@ -66,7 +68,7 @@ def test_rna_confident_regions_refuse_a_bed_of_another_build(tmp_path, small_gen
     bed = tmp_path / "grch38.bed"
     bed.write_text("2\t0\t1000\n")
     with pytest.raises(InputError, match="reference build"):
-        study.rna_confident_regions(bam, bed, ["chr2"], tmp_path / "out.bed")
+        pseudo_truth.rna_confident_regions(bam, bed, ["chr2"], tmp_path / "out.bed")
 
 
 def write_calls(path, genome, records) -> str:
@@ -99,13 +101,13 @@ def test_pseudo_truth_keeps_pass_non_ref_calls_above_the_thresholds(tmp_path, sm
                (700, seq[699], alt(700), "PASS", "1/1", 50, 2)]   # too few reads
     calls = write_calls(tmp_path / "calls.vcf.gz", genome, records)
     out = tmp_path / "pseudo.vcf.gz"
-    counts = study.filter_pseudo_truth(calls, out, min_gq=20, min_depth=3)
+    counts = pseudo_truth.filter_pseudo_truth(calls, out, min_gq=20, min_depth=3)
     with pysam.VariantFile(str(out)) as vcf:
         assert [r.pos for r in vcf] == [100, 200]
     assert (tmp_path / "pseudo.vcf.gz.tbi").exists()
     assert counts == {"records": 7, "not_pass": 2, "ref_genotype": 1, "low_gq": 1, "low_depth": 1, "kept": 2}
     # threshold 0 keeps every PASS non-ref call
-    assert study.filter_pseudo_truth(calls, out, min_gq=0, min_depth=0)["kept"] == 4
+    assert pseudo_truth.filter_pseudo_truth(calls, out, min_gq=0, min_depth=0)["kept"] == 4
 
 
 def test_calls_at_editing_sites_match_position_and_allele(tmp_path, small_genome):
@@ -116,61 +118,61 @@ def test_calls_at_editing_sites_match_position_and_allele(tmp_path, small_genome
                                                             (200, seq[199], other(200, 1), "PASS", "1/1", 30, 9)])
     sites = write_calls(tmp_path / "sites.vcf.gz", genome, [(100, seq[99], other(100, 1), "PASS", "0/1", 0, 0),
                                                             (200, seq[199], other(200, 2), "PASS", "0/1", 0, 0)])
-    found = study.calls_at_sites(calls, sites)
+    found = pseudo_truth.calls_at_sites(calls, sites)
     assert found.position.tolist() == [100] and found.GT.tolist() == ["0/1"]
 
 
 def test_missing_stage_outputs_name_the_notebook_that_makes_them(tmp_path):
     layout = Layout("demo", root=tmp_path)
     with pytest.raises(FileNotFoundError, match=r"rna_ccs\.pseudo_truth\.vcf\.gz is missing: run notebook 04_truth_generation"):
-        study.RnaTruth.existing(layout, "ccs")
+        pseudo_truth.RnaTruth.existing(layout, "ccs")
     with pytest.raises(FileNotFoundError, match=r"rna_isoseq\.train.*run notebook 05_make_examples"):
-        study.existing_rna_examples(layout, "isoseq")
+        rna_examples.existing_rna_examples(layout, "isoseq")
     with pytest.raises(FileNotFoundError, match=r"v1.*best_checkpoint\.json is missing: run notebook 06_finetune"):
-        study.fine_tuned_checkpoints(layout, "v1")
+        fine_tuning.fine_tuned_checkpoints(layout, "v1")
     with pytest.raises(FileNotFoundError, match="original.*best.pt is missing: run notebook 03_original_model"):
-        study.rna_pseudo_truth(layout, study.original_checkpoint(layout))
-    study.require_inputs({tmp_path: "00_none"})  # present: no error
+        pseudo_truth.rna_pseudo_truth(layout, original_model.original_checkpoint(layout))
+    checks.require_inputs({tmp_path: "00_none"})  # present: no error
 
 
 def test_fine_tune_config_is_the_case_study_lists_plus_the_init_checkpoint(tmp_path):
-    v1 = study.fine_tune_config(CASE_STUDY_V1, tmp_path / "best.pt", threads=1)
+    v1 = fine_tuning.fine_tune_config(CASE_STUDY_V1, tmp_path / "best.pt", threads=1)
     assert (v1.learning_rate, v1.batch_size, v1.num_validation_examples, v1.early_stopping_patience,
             v1.warmup_steps) == (0.001, 256, 0, 50, 1000)
     assert v1.init_checkpoint == str(tmp_path / "best.pt") and v1.num_threads == 1
     assert v1.num_epochs == TrainConfig().num_epochs and v1.tune_every_steps == TrainConfig().tune_every_steps
-    v2 = study.fine_tune_config(CASE_STUDY_V2, "x.pt", ["config.log_every_steps=1", "config.seed=7"])
+    v2 = fine_tuning.fine_tune_config(CASE_STUDY_V2, "x.pt", ["config.log_every_steps=1", "config.seed=7"])
     assert (v2.num_epochs, v2.weight_decay, v2.learning_rate_decay_rate, v2.warmup_steps) == (20, 0.00005, 0.995, 500)
     assert (v2.log_every_steps, v2.seed) == (1, 7)
     with pytest.raises(InputError, match=r"\[.learning_rate.\] would change the method"):
-        study.fine_tune_config(CASE_STUDY_V1, "x.pt", ["config.learning_rate=0.1"])
+        fine_tuning.fine_tune_config(CASE_STUDY_V1, "x.pt", ["config.learning_rate=0.1"])
 
 
 def test_controls_are_v2_plus_their_lines_and_change_only_what_they_say(tmp_path):
-    v2 = study.fine_tune_config(CASE_STUDY_V2, "x.pt")
+    v2 = fine_tuning.fine_tune_config(CASE_STUDY_V2, "x.pt")
     changed = {}
-    for control in study.FINE_TUNE_CONTROLS:
+    for control in controls.FINE_TUNE_CONTROLS:
         assert control.overrides[:len(CASE_STUDY_V2)] == list(CASE_STUDY_V2)
-        config = study.fine_tune_config(control.overrides, "x.pt")
+        config = fine_tuning.fine_tune_config(control.overrides, "x.pt")
         changed[control.slug] = {k: getattr(config, k) for k in TrainConfig.__dataclass_fields__
                                  if getattr(config, k) != getattr(v2, k)}
     assert changed == {"v2_frozen_bn": {"freeze_batch_norm": True},
                        "v2_small_batches": {"batch_size": 32, "warmup_steps": 0},
                        "v2_small_batches_frozen_bn": {"batch_size": 32, "warmup_steps": 0, "freeze_batch_norm": True}}
-    chosen = study.fine_tune_controls(["v2_small_batches", "v2_frozen_bn"])
+    chosen = controls.fine_tune_controls(["v2_small_batches", "v2_frozen_bn"])
     assert [c.slug for c in chosen] == ["v2_frozen_bn", "v2_small_batches"]  # the library's order
-    runs = [(run.name, run.directory, run.seed) for control in study.FINE_TUNE_CONTROLS for run in control.runs]
+    runs = [(run.name, run.directory, run.seed) for control in controls.FINE_TUNE_CONTROLS for run in control.runs]
     assert runs[:3] == [("V2, frozen BN", "v2_frozen_bn", 2024),
                         ("V2, small batches (seed 2024)", "v2_small_batches", 2024),
                         ("V2, small batches (seed 2025)", "v2_small_batches_seed2025", 2025)]
     assert len({directory for _, directory, _ in runs}) == len(runs) == 7
     with pytest.raises(ValueError, match=r"unknown fine-tuning controls \['v3'\]"):
-        study.fine_tune_controls(["v3"])
+        controls.fine_tune_controls(["v3"])
 
 
 def test_original_statistics_need_a_finished_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run notebook 06_finetune"):
-        study.with_original_statistics(Layout("demo", root=tmp_path), "v1")
+        controls.with_original_statistics(Layout("demo", root=tmp_path), "v1")
 
 
 def test_class_balance_counts_and_fractions(tmp_path):
@@ -186,9 +188,9 @@ def test_class_balance_counts_and_fractions(tmp_path):
                                "shards": ["shard-00000-of-00001.npz"],
                                "class_counts": {"hom_ref": int(counts[0]), "het": int(counts[1]),
                                                 "hom_alt": int(counts[2])}})
-        return study.ExampleSet.open(directory)
+        return ExampleSet.open(directory)
 
-    balance = study.class_balance(study.ExampleSets(example_set("train", [0, 0, 1, 2]), example_set("tune", [2])))
+    balance = rna_examples.class_balance(ExampleSets(example_set("train", [0, 0, 1, 2]), example_set("tune", [2])))
     assert balance.loc["train", ["hom_ref", "het", "hom_alt", "examples"]].tolist() == [2, 1, 1, 4]
     assert balance.loc["train", "hom_ref fraction"] == 0.5 and balance.loc["tune", "hom_alt fraction"] == 1.0
 
@@ -205,5 +207,5 @@ def test_notebook_03_trains_the_original_model_with_the_library_settings():
     cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
     values = {target.id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
               if isinstance(node, ast.Assign) for target in node.targets}
-    assert values["original_overrides"] == study.DEMO_ORIGINAL_OVERRIDES
-    assert tuple(values["read_fractions"]) == study.DEMO_READ_FRACTIONS
+    assert values["original_overrides"] == original_model.DEMO_ORIGINAL_OVERRIDES
+    assert tuple(values["read_fractions"]) == original_model.DEMO_READ_FRACTIONS

@@ -17,6 +17,8 @@ import torch
 
 from lowcov import InputError
 import lowcov.train
+import lowcov.train.loop
+import lowcov.train.steps
 from lowcov.model import DEFAULT_CHANNELS, load_checkpoint, predict, read_checkpoint_payload
 from lowcov.shards import ExampleSet, shard_name, write_info, write_shard
 from lowcov.train import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, LOG_COLUMNS, TrainConfig,
@@ -311,14 +313,14 @@ def test_a_run_recorded_before_a_config_key_existed_is_reused_at_its_default(tra
 
 def interrupt_before_step(monkeypatch, step: int) -> None:
     """Make the next training run raise KeyboardInterrupt (Ctrl-C) when it is about to take ``step``."""
-    original = lowcov.train._Trainer._train_step
+    original = lowcov.train.loop._Trainer._train_step
 
     def train_step(self, images, labels):
         if self.state.step == step - 1:
             raise KeyboardInterrupt
         return original(self, images, labels)
 
-    monkeypatch.setattr(lowcov.train._Trainer, "_train_step", train_step)
+    monkeypatch.setattr(lowcov.train.loop._Trainer, "_train_step", train_step)
 
 
 @pytest.mark.parametrize("interruption", ["max_steps", "ctrl_c"])
@@ -359,7 +361,7 @@ def test_early_stopping_counts_evaluations_without_improvement(sets, tmp_path, m
     def fake_evaluate(*args, **kwargs):
         return classification_metrics(np.eye(3, dtype=int), 0.0) | {"tune/f1_weighted": next(scores)}
 
-    monkeypatch.setattr(lowcov.train, "evaluate", fake_evaluate)
+    monkeypatch.setattr(lowcov.train.loop, "evaluate", fake_evaluate)
     result = train(sets["train"], sets["tune"], fast_config(early_stopping_patience=2, tune_every_steps=4),
                    tmp_path / "early", device="cpu", progress=False)
     assert result.stopped_by == "early_stopping" and result.steps == 16  # evaluations at steps 4, 8, 12, 16
@@ -443,7 +445,7 @@ def test_precision_resolves_per_device_and_bfloat16_training_learns_deterministi
     assert training_dtype(TrainConfig(), cpu) == torch.float32
     assert training_dtype(TrainConfig(precision="bfloat16"), cpu) == torch.bfloat16
     for native in (True, False):
-        monkeypatch.setattr(lowcov.train, "native_bfloat16", lambda device, native=native: native)
+        monkeypatch.setattr(lowcov.train.steps, "native_bfloat16", lambda device, native=native: native)
         assert training_dtype(TrainConfig(precision="auto"), cpu) == (torch.bfloat16 if native else torch.float32)
     with pytest.raises(InputError, match="precision must be one of"):
         train(sets["train"], sets["tune"], fast_config(precision="half"), tmp_path / "bad", device="cpu",

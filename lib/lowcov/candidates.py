@@ -4,7 +4,7 @@ A position becomes a SNP candidate when an alternate base is seen in at least ``
 (base quality >= ``min_base_quality``) making up at least ``min_snp_fraction`` of the reads there; an
 insertion or deletion when at least ``min_indel_count`` reads carry the same event (after
 normalisation) making up at least ``min_indel_fraction`` of the depth at its anchor. Indel events are
-normalised with :mod:`lowcov.benchmark.normalize`, the benchmark's own normaliser, so candidates,
+normalised with :mod:`lowcov.normalize`, the benchmark's own normaliser, so candidates,
 labels and the benchmark agree on representation.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable
 import numba
 import numpy as np
 
-from .benchmark.normalize import normalize
+from .normalize import normalize
 from .reads import BASES, CODE_OF_BYTE, DELETED, LaidOutReads
 
 RefFetch = Callable[[str, int, int], str]

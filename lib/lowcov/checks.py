@@ -149,3 +149,14 @@ def check_contigs_match(query: Mapping[str, int], query_path, reference: Mapping
         c, ql, rl = wrong[0]
         raise InputError(f"contig {c} has length {ql} in {query_path} but {rl} in {reference_path}: "
                          "they were made against different reference builds")
+
+
+def require_inputs(needed: Mapping[str | os.PathLike, str]) -> None:
+    """Raise FileNotFoundError for the first missing path, naming the notebook that makes it.
+
+    ``needed`` maps a stage output to the notebook (e.g. ``"04_truth_generation"``) that writes it, so
+    running a notebook before the ones it depends on says what to run first.
+    """
+    for path, notebook in needed.items():
+        if not Path(path).exists():
+            raise FileNotFoundError(f"{path} is missing: run notebook {notebook} first")

@@ -10,8 +10,7 @@ so the truth only needs renaming to be used against hg19. This module
   lengths where the file records them, and raising :class:`~lowcov.InputError` naming both files when
   no simple rename (none, add ``chr``, strip ``chr``) works;
 * applies a rename: BAM (header only, via ``samtools reheader``), VCF (bgzip + tabix), BED, FASTA
-  (streaming rewrite + faidx), each written atomically;
-* extracts one contig of a BAM into its own sorted, indexed BAM (:func:`extract_contig`).
+  (streaming rewrite + faidx), each written atomically.
 """
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ import gzip
 import logging
 import os
 import re
-import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from pysam.libcbgzf import BGZFile
 from tqdm import tqdm
 
 from . import InputError
-from .checks import describe_naming, fasta_contigs, require_bam, require_bgzf_complete, require_file
+from .checks import describe_naming, fasta_contigs, require_bgzf_complete, require_file
 from .fileio import atomic_output
 
 log = logging.getLogger(__name__)
@@ -483,39 +481,3 @@ def match_reference_naming(src: str | os.PathLike, reference: str | os.PathLike,
     rename = pick_rename(src, reference, needed)
     apply_rename(src, dst, rename, progress=progress)
     return rename
-
-
-# -- one contig ----------------------------------------------------------------------------------
-
-
-def extract_contig(src: str | os.PathLike, dst: str | os.PathLike, contig: str, threads: int = 1) -> Path:
-    """The reads of ``src`` on ``contig`` into a sorted, indexed ``dst`` (``samtools view -b src contig``).
-
-    The header keeps every @SQ line, as samtools does, so ``dst`` still matches the full reference.
-    """
-    src, dst = require_bam(src), Path(dst)
-    with pysam.AlignmentFile(str(src)) as bam:
-        if contig not in bam.references:
-            raise InputError(f"contig {contig} is not in {src}, which uses {describe_naming(bam.references)} "
-                             f"(e.g. {_examples(bam.references)})")
-        sorted_input = bam.header.to_dict().get("HD", {}).get("SO") == "coordinate"
-    if not sorted_input:
-        raise InputError(f"{src} is not coordinate-sorted (@HD SO:coordinate), so one contig cannot be "
-                         "extracted through its index")
-    log.info("extracting %s from %s -> %s", contig, src, dst)
-    with atomic_output(dst) as tmp:
-        pysam.view("-b", "--no-PG", "-@", str(max(0, threads - 1)), "-o", str(tmp), str(src), contig,
-                   catch_stdout=False)
-        pysam.index(str(tmp))
-    return dst
-
-
-def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Hard-link ``src`` to ``dst`` when both are on one file system (no extra disk), else copy; atomic."""
-    src, dst = Path(src), Path(dst)
-    with atomic_output(dst) as tmp:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-    return dst

@@ -1,4 +1,5 @@
-"""Downsample a BAM to a fraction of its read pairs, like ``samtools view -s SEED.FRACTION``.
+"""Subsets of a BAM's reads: a seeded fraction of its read pairs (``samtools view -s SEED.FRACTION``), or
+one contig (``samtools view -b BAM CONTIG``, :func:`extract_contig`).
 
 The case study simulates low coverage with ``samtools view -s 0.5`` on the chr1 test BAM. This module
 makes the same choice of reads as samtools, so that our 50 % BAM is the case study's 50 % BAM:
@@ -29,7 +30,7 @@ import pysam
 from tqdm import tqdm
 
 from . import InputError
-from .checks import require_bgzf_complete, require_file
+from .checks import describe_naming, require_bam, require_bgzf_complete, require_file
 from .fileio import atomic_output, remove_with_sidecars, temporary_name
 
 log = logging.getLogger(__name__)
@@ -269,3 +270,25 @@ def downsample_bam(src: str | os.PathLike, dst: str | os.PathLike, fraction: flo
         log.info("kept %d of %d templates (%.4f) and %d of %d records", result.templates_out,
                  result.templates_in, result.template_fraction_kept, result.records_out, result.records_in)
     return result
+
+
+def extract_contig(src: str | os.PathLike, dst: str | os.PathLike, contig: str, threads: int = 1) -> Path:
+    """The reads of ``src`` on ``contig`` into a sorted, indexed ``dst`` (``samtools view -b src contig``).
+
+    The header keeps every @SQ line, as samtools does, so ``dst`` still matches the full reference.
+    """
+    src, dst = require_bam(src), Path(dst)
+    with pysam.AlignmentFile(str(src)) as bam:
+        if contig not in bam.references:
+            raise InputError(f"contig {contig} is not in {src}, which uses {describe_naming(bam.references)} "
+                             f"(e.g. {', '.join(list(bam.references)[:3])})")
+        sorted_input = bam.header.to_dict().get("HD", {}).get("SO") == "coordinate"
+    if not sorted_input:
+        raise InputError(f"{src} is not coordinate-sorted (@HD SO:coordinate), so one contig cannot be "
+                         "extracted through its index")
+    log.info("extracting %s from %s -> %s", contig, src, dst)
+    with atomic_output(dst) as tmp:
+        pysam.view("-b", "--no-PG", "-@", str(max(0, threads - 1)), "-o", str(tmp), str(src), contig,
+                   catch_stdout=False)
+        pysam.index(str(tmp))
+    return dst

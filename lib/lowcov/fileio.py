@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -68,3 +69,14 @@ def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def all_exist(paths: Sequence[str | os.PathLike]) -> bool:
     return all(Path(p).exists() for p in paths)
+
+
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Hard-link ``src`` to ``dst`` when both are on one file system (no extra disk), else copy; atomic."""
+    src, dst = Path(src), Path(dst)
+    with atomic_output(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    return dst

@@ -159,7 +159,7 @@ class ExampleSet:
         directory = Path(directory)
         if not (directory / INFO_NAME).exists():
             raise InputError(f"{directory} is not a complete example set (no {INFO_NAME}); "
-                             "run make_examples (lowcov.examples) first")
+                             "run make_examples (lowcov.make_examples) first")
         return cls(directory)
 
     @property
@@ -199,3 +199,11 @@ class ExampleSet:
         if limit is not None:
             shard = Shard(shard.images[:limit], shard.labels[:limit], {k: v[:limit] for k, v in shard.meta.items()})
         return shard
+
+
+@dataclass(frozen=True)
+class ExampleSets:
+    """The training and tune example sets of one experiment (e.g. ``dna.train`` and ``dna.tune``)."""
+
+    train: ExampleSet
+    tune: ExampleSet

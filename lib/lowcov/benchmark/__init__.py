@@ -10,7 +10,7 @@ published numbers), ``cli`` (``lowcov benchmark``).
 from .engine import (CASE_STUDY_COLUMNS, BenchmarkConfig, BenchmarkResult, case_study_layout, compare,
                      print_case_study_table)
 from .match import MatchConfig
-from .normalize import NormalizedAllele, iter_normalized_alleles, normalize, normalize_allele
+from ..normalize import NormalizedAllele, iter_normalized_alleles, normalize, normalize_allele
 from .quantify import EXTENDED_COLUMNS, SUMMARY_COLUMNS
 
 __all__ = [

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .annotate import genotype_class, primitives
-from .normalize import normalize
+from ..normalize import normalize
 from .vcfio import ImportFailure, RawRecords
 
 log = logging.getLogger(__name__)

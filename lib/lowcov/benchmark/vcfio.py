@@ -23,7 +23,7 @@ import pysam
 
 from .. import InputError
 from ..checks import check_contigs_match, require_vcf
-from .normalize import is_sequence_allele
+from ..normalize import is_sequence_allele
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Evaluation: call the test contig with a model (or the classical peer) and benchmark the calls.
+"""Chapters 3 and 7's evaluation: call the test contig with a model (or the classical peer) and benchmark the calls.
 
 The case study's "Quick Tests" and "Results" steps: ``call_variants`` on chr1 at full coverage and
 at 50 %, then hap.py against the truth in the confident regions. Here the benchmark is
@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .benchmark import BenchmarkResult, compare
-from .call import CallConfig, call_variants
-from .coverage import write_bucket_beds
-from .examples import ExamplesConfig, make_examples
-from .layout import Layout
-from .manifest import run_stage
-from .peers import PeerCallerConfig
-from .peers import call_variants as peer_call_variants
-from .shards import ExampleSet
+from ..benchmark import BenchmarkResult, compare
+from ..call_variants import CallConfig, call_variants
+from ..coverage import write_bucket_beds
+from ..make_examples import ExamplesConfig, make_examples
+from ..layout import Layout
+from ..manifest import run_stage
+from ..bcftools import PeerCallerConfig
+from ..bcftools import call_variants as peer_call_variants
+from ..shards import ExampleSet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,7 +84,7 @@ def test_confident_bed(layout: Layout) -> Path:
 
 
 def _contig_lines(bed: Path, contig: str, out: Path) -> None:
-    from .fileio import atomic_output
+    from ..fileio import atomic_output
 
     with open(bed) as source, atomic_output(out) as tmp, open(tmp, "w") as target:
         target.writelines(line for line in source if line.split("\t", 1)[0] == contig)
@@ -134,25 +134,6 @@ def metrics_table(results: dict[tuple[str, str], BenchmarkResult], filter_name: 
         for _, row in summary.iterrows():
             rows.append({"Model": caller, "Dataset": dataset, "Type": row["Type"], **{c: row[c] for c in columns}})
     return pd.DataFrame(rows)
-
-
-def example_gallery(examples: ExampleSet, limit: int = 4000) -> dict[str, tuple]:
-    """A labelled het SNP, a hom-alt indel and a false candidate (truth class 0) from an example set:
-    title -> (image, metadata dict)."""
-    data = examples.load(limit=limit)
-    is_indel = [len(r) != len(a) for r, a in zip(data.meta["ref"], data.meta["alt"])]
-    wanted = {
-        "het SNP": lambda i: data.labels[i] == 1 and not is_indel[i],
-        "hom-alt indel": lambda i: data.labels[i] == 2 and is_indel[i],
-        "false candidate": lambda i: data.labels[i] == 0 and data.meta["alt_count"][i] >= 3,
-    }
-    gallery = {}
-    for title, accept in wanted.items():
-        index = next((i for i in range(len(data)) if accept(i)), None)
-        if index is not None:
-            meta = {k: (v[index].item() if hasattr(v[index], "item") else v[index]) for k, v in data.meta.items()}
-            gallery[title] = (data.images[index], meta)
-    return gallery
 
 
 def versus_peer(model: BenchmarkResult, peer: BenchmarkResult, model_filter: str = "ALL") -> "pd.DataFrame":

@@ -8,7 +8,7 @@ import pytest
 
 from lowcov import InputError
 from lowcov.benchmark import compare
-from lowcov.peers import PeerCallerConfig, call_variants
+from lowcov.bcftools import PeerCallerConfig, call_variants
 
 from benchmark_helpers import counts, random_sequence, simulate_bam, write_fasta, write_vcf
 

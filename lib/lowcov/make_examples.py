@@ -4,14 +4,14 @@ Like DeepVariant's ``make_examples``, in two modes:
 
 * ``training``: only candidates inside the confident regions, each labelled with its genotype class
   (0 hom-ref, 1 het, 2 hom-alt) from the truth VCF: the number of truth haplotypes that carry the
-  candidate's allele once both are normalised by :mod:`lowcov.benchmark.normalize`. A candidate whose
+  candidate's allele once both are normalised by :mod:`lowcov.normalize`. A candidate whose
   allele is not in the truth is a false candidate (class 0). Examples are shuffled across shards with a
   seed.
 * ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
   genomic order.
 
 Multi-allelic sites get one example per alternate allele (DeepVariant also draws images for pairs of
-alleles; :mod:`lowcov.call` combines the per-allele predictions instead).
+alleles; :mod:`lowcov.postprocess_variants` combines the per-allele predictions instead).
 
 Work is split into regions run on a process pool; each region reads its BAM records once
 (:mod:`lowcov.bamraw`) and walks partitions of ``partition_size`` bases with at most
@@ -35,7 +35,7 @@ import pysam
 from tqdm import tqdm
 
 from . import InputError
-from .benchmark.normalize import is_sequence_allele, normalize
+from .normalize import is_sequence_allele, normalize
 from .benchmark.regions import RegionSet
 from .candidates import CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf

@@ -1,4 +1,4 @@
-"""lowcov.evaluate: the model against the classical peer's better row."""
+"""lowcov.study.evaluation: the model against the classical peer's better row."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from lowcov.evaluate import margin_text, versus_peer
+from lowcov.study.evaluation import margin_text, versus_peer
 
 
 def summary(rows):

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import pysam
 
-from .. import InputError
+from . import InputError
 
 log = logging.getLogger(__name__)
 

@@ -87,7 +87,7 @@ def call_variants(bam: str | os.PathLike, reference: str | os.PathLike, output_v
     if config.ploidy:
         call += ["--ploidy", config.ploidy]
     log.info("bcftools mpileup %s | bcftools call %s (%s)", " ".join(mpileup), " ".join(call), asdict(config))
-    with tempfile.TemporaryDirectory(prefix="lowcov-peers-", dir=output_vcf.parent if output_vcf.parent.exists()
+    with tempfile.TemporaryDirectory(prefix="lowcov-bcftools-", dir=output_vcf.parent if output_vcf.parent.exists()
                                      else None) as work:
         pileup = Path(work) / "pileup.bcf"
         calls = Path(work) / "calls.bcf"

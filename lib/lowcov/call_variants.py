@@ -1,0 +1,115 @@
+"""call_variants: genotype probabilities for every example of an example set, then the VCF.
+
+Reads an example set (:mod:`lowcov.make_examples`) and a checkpoint; writes a VCF through
+:mod:`lowcov.postprocess_variants` (the two are one call here, as ``run_deepvariant`` chains them).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pysam
+from tqdm import tqdm
+
+from .fileio import atomic_output
+from .postprocess_variants import write_vcf
+from .shards import ExampleSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallConfig:
+    #: on 2 CPU cores 128 called ~850 examples/s end to end and 512 ~570: bigger batches only add memory
+    #: traffic there (the calls are the same)
+    batch_size: int = 128
+    device: str | None = None  # None: the GPU when PyTorch sees one, else the CPU
+    min_qual: float = 1.0
+    max_qual: float = 99.0
+    max_gq: int = 99
+    sample: str | None = None  # default: the SM of the examples' BAM read group
+
+
+def predict_examples(examples: ExampleSet, checkpoint: str | os.PathLike, config: CallConfig = CallConfig()):
+    """(probabilities [N, 3], metadata dict of arrays) for every example, in example order."""
+    import torch
+
+    from .model import load_for_inference, predict
+
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    height, width, _ = examples.shape
+    model = load_for_inference(checkpoint, height, width, examples.info["channels"], device).model
+    probs, meta, labels = [], [], []
+    with tqdm(total=len(examples), desc="call_variants", unit=" examples", disable=None) as progress:
+        for shard in examples.iter_shards():
+            probs.append(predict(model, shard.images, config.batch_size, device))
+            meta.append(shard.meta)
+            labels.append(shard.labels)
+            progress.update(len(shard))
+    if not probs:
+        return np.zeros((0, 3), np.float32), {}, np.zeros(0, np.int8)
+    merged = {k: np.concatenate([m[k] for m in meta]) for k in meta[0]}
+    return np.concatenate(probs), merged, np.concatenate(labels)
+
+
+def sample_of_examples(examples: ExampleSet) -> str:
+    bam = examples.info.get("bam")
+    if bam and Path(bam).exists():
+        with pysam.AlignmentFile(bam) as handle:
+            groups = handle.header.to_dict().get("RG", [])
+            if groups and groups[0].get("SM"):
+                return groups[0]["SM"]
+    return "SAMPLE"
+
+
+def _cached_predictions(examples: ExampleSet, checkpoint: str | os.PathLike, config: CallConfig,
+                        cache_dir: Path) -> tuple[np.ndarray, dict, bool]:
+    """:func:`predict_examples`, kept in ``cache_dir`` under the digest of the weights and of the examples, so
+    that checkpoints holding the same weights (a fine-tuning run that selected its starting model) are
+    predicted once. Returns (probabilities, metadata, whether they came from the cache)."""
+    import torch
+
+    from .fileio import sha256sum
+    from .model import weights_digest
+
+    # the device too: a GPU's arithmetic can differ from the CPU's in the last bits
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    key = (f"{weights_digest(checkpoint)[:24]}.{sha256sum(examples.directory / 'example_info.json')[:24]}"
+           f".{device.replace(':', '')}.npz")
+    path = cache_dir / key
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return stored["probs"], {k.removeprefix("meta_"): stored[k] for k in stored.files if k != "probs"}, True
+    probs, meta, _ = predict_examples(examples, checkpoint, config)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, probs=probs, **{f"meta_{k}": v for k, v in meta.items()})
+    return probs, meta, False
+
+
+def call_variants(examples_dir: str | os.PathLike, checkpoint: str | os.PathLike, reference: str | os.PathLike,
+                  out_vcf: str | os.PathLike, config: CallConfig = CallConfig(),
+                  cache_dir: str | os.PathLike | None = None) -> dict:
+    """Predict every example with ``checkpoint`` and write ``out_vcf``; returns timing figures.
+
+    ``cache_dir``: reuse the predictions of identical weights on the same examples (see
+    :func:`_cached_predictions`); the VCF still names ``checkpoint``.
+    """
+    examples = ExampleSet.open(examples_dir)
+    started = time.perf_counter()
+    if cache_dir is None:
+        probs, meta, _ = predict_examples(examples, checkpoint, config)
+        reused = False
+    else:
+        probs, meta, reused = _cached_predictions(examples, checkpoint, config, Path(cache_dir))
+    predicted = time.perf_counter()
+    sample = config.sample or sample_of_examples(examples)
+    write_vcf(probs, meta, reference, out_vcf, sample, str(checkpoint), config)
+    done = time.perf_counter()
+    return {"examples": len(probs), "predictions_reused": reused, "call_seconds": round(predicted - started, 2),
+            "postprocess_seconds": round(done - predicted, 2),
+            "examples_per_second": None if reused else round(len(probs) / max(predicted - started, 1e-9), 1)}

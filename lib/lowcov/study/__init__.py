@@ -1,0 +1,9 @@
+"""The case study's experiments, one module per chapter, wired from the stage modules (the notebooks call these).
+
+* :mod:`.original_model` (chapter 3): the stand-in for DeepVariant's published WGS checkpoint;
+* :mod:`.pseudo_truth` (chapter 4): the RNA pseudo-truth the case study made with a caller;
+* :mod:`.rna_examples` (chapter 5): RNA training examples labelled by it;
+* :mod:`.fine_tuning` (chapter 6): the case study's V1 and V2 runs;
+* :mod:`.controls` (chapter 6): this book's control runs beside them;
+* :mod:`.evaluation` (chapters 3 and 7): calling the test contig and benchmarking the calls.
+"""

@@ -1,0 +1,75 @@
+"""Chapter 6's experiment: fine-tuning the original model on RNA with the case study's V1 and V2 overrides.
+
+Reads the RNA example sets and the original checkpoint; writes ``models/<run>`` (checkpoints, training
+log, run record).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from .. import InputError
+from ..checks import require_inputs
+from ..fileio import sha256sum
+from ..layout import Layout
+from ..shards import ExampleSets
+from ..train import RECORD_NAME, TrainConfig, TrainResult, apply_overrides, train
+
+log = logging.getLogger(__name__)
+
+#: Keys that only say how a run executes, never what it computes: the only additions allowed on top
+#: of the case study's override lists.
+FINE_TUNE_EXECUTION_KEYS = frozenset({"num_threads", "log_every_steps", "seed", "keep_checkpoints",
+                                      "tune_in_memory_max_bytes", "max_steps"})
+
+
+def fine_tune_config(overrides: Sequence[str], init_checkpoint: str | os.PathLike,
+                     execution_overrides: Sequence[str] = (), threads: int = 2) -> TrainConfig:
+    """DeepVariant's defaults + the case study's ``overrides`` verbatim + ``init_checkpoint``; the
+    ``execution_overrides`` may only set :data:`FINE_TUNE_EXECUTION_KEYS`."""
+    base = apply_overrides(TrainConfig(num_threads=threads), list(overrides))
+    executed = apply_overrides(base, list(execution_overrides))
+    changed = {k for k in TrainConfig.__dataclass_fields__ if getattr(base, k) != getattr(executed, k)}
+    if changed - FINE_TUNE_EXECUTION_KEYS:
+        raise InputError(f"execution overrides may only set {sorted(FINE_TUNE_EXECUTION_KEYS)}; "
+                         f"{sorted(changed - FINE_TUNE_EXECUTION_KEYS)} would change the method")
+    return replace(executed, init_checkpoint=str(init_checkpoint))
+
+
+def fine_tune(layout: Layout, name: str, overrides: Sequence[str], sets: ExampleSets,
+              init_checkpoint: str | os.PathLike, execution_overrides: Sequence[str] = (), threads: int = 2,
+              force: bool = False) -> TrainResult:
+    """Fine-tune ``init_checkpoint`` on ``sets`` with the case study's ``overrides`` into
+    ``<profile>/models/<name>``; an interrupted run resumes, a completed one is reused."""
+    require_inputs({init_checkpoint: "03_original_model"})
+    config = fine_tune_config(overrides, init_checkpoint, execution_overrides, threads)
+    experiment_dir = layout.model_dir(name)
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    # train() recognises a finished or resumable run by its config, which names the init checkpoint but
+    # not its content: a retrained original model must restart the fine-tuning, so its digest is kept.
+    marker = experiment_dir / "init_checkpoint.sha256"
+    digest = sha256sum(init_checkpoint)
+    stale = marker.exists() and marker.read_text().strip() != digest
+    if stale:
+        log.info("%s: the init checkpoint %s changed since the last run; training again", name, init_checkpoint)
+    marker.write_text(digest + "\n")
+    return train(sets.train, sets.tune, config, experiment_dir, force=force or stale, restart_on_change=True)
+
+
+def fine_tuned_checkpoints(layout: Layout, name: str) -> dict[str, Path]:
+    """``selected`` (best.pt, the checkpoint the tune metric chose) and ``last`` (the weights evaluated at
+    the end: what the fine-tuning itself produced) of the finished run ``<profile>/models/<name>``."""
+    directory = layout.model_dir(name)
+    record_path = directory / RECORD_NAME
+    require_inputs({record_path: "06_finetune"})
+    record = json.loads(record_path.read_text())
+    if not record.get("complete"):
+        raise FileNotFoundError(f"{directory} holds an unfinished run: run notebook 06_finetune to finish it")
+    paths = {"selected": directory / record["best_checkpoint"],
+             "last": directory / "checkpoints" / f"ckpt-{record['steps']}.pt"}
+    require_inputs({path: "06_finetune" for path in paths.values()})
+    return paths

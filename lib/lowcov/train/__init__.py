@@ -1,0 +1,74 @@
+"""Train (or fine-tune) a genotype classifier: the native engine's ``train --config dv_config.py:wgs``.
+
+Reads a training and a tune example set (:mod:`lowcov.make_examples`); writes checkpoints, a training log
+and the run record into ``experiment_dir``. Modules: :mod:`.config` (keys, defaults, overrides, schedule),
+:mod:`.data` (streaming batches, the tune set), :mod:`.metrics`, :mod:`.steps` (objective, optimiser,
+EMA, device) and :mod:`.loop` (:func:`train`); ``lowcov train`` is the command line (:mod:`.cli`).
+
+The configuration mirrors DeepVariant 1.8's ``dv_config.py:get_wgs_config`` key for key, with the same
+defaults (:class:`TrainConfig`), and accepts the case study's override strings verbatim
+(:func:`apply_overrides`). The two override sets the case study reports are :data:`CASE_STUDY_V1` and
+:data:`CASE_STUDY_V2`; the V2 *command line* it shows is :data:`CASE_STUDY_V2_COMMAND` (it differs from
+the V2 bullet list, see :data:`CASE_STUDY_V2_COMMAND`).
+
+What :func:`train` does, and where it follows DeepVariant's ``train.py``:
+
+- optimiser ``sgd`` (Nesterov momentum, as DeepVariant), ``adam`` or ``adamw``; ``optimizer_weight_decay``
+  is decoupled weight decay (Keras optimisers' ``weight_decay``), ``weight_decay`` is an L2 penalty
+  ``weight_decay * sum(w**2)`` over convolution and dense kernels added to the loss (DeepVariant's Keras
+  kernel regularisers);
+- learning rate: staircase exponential decay by ``learning_rate_decay_rate`` every
+  ``int(steps_per_epoch * learning_rate_num_epochs_per_decay)`` steps, after a linear warm-up over
+  ``warmup_steps`` from ``learning_rate / 10`` (DeepVariant's ``LinearWarmup`` start value); see
+  :func:`learning_rate_at`. Steps per epoch are ``ceil(n_train / batch_size)`` (every example is seen
+  each epoch; DeepVariant uses ``n_train // batch_size``);
+- label smoothing, dropout before the classifier, exponential moving average of the weights (EMA,
+  ``ema_momentum``); tuning, checkpoints and the best checkpoint use the EMA weights when ``use_ema``;
+- tune evaluations every ``tune_every_steps`` steps, at the end of each epoch, and before training when
+  fine-tuning from ``init_checkpoint`` (as DeepVariant does: the starting model's score is the bar a
+  fine-tuned checkpoint must beat, so ``best.pt`` can be the starting model itself);
+- best checkpoint by ``best_checkpoint_metric`` (default ``tune/f1_weighted``: per-class F1 over
+  hom-ref/het/hom-alt weighted by class support); early stopping at the ``early_stopping_patience``-th
+  consecutive tune evaluation without improvement (0 disables it), as DeepVariant's ``train.py`` does
+  (after a warm-start evaluation its counter starts one lower, so it waits one evaluation more there).
+
+Outputs in ``experiment_dir``: ``train_log.csv`` (one row per log/tune event, written as it goes),
+``checkpoints/ckpt-<step>.pt`` (evaluated weights, the last ``keep_checkpoints`` kept),
+``checkpoints/best.pt``, ``checkpoints/last.pt`` (full training state for resuming) and
+``best_checkpoint.json`` (selected step, its metrics, and whether the run is complete).
+
+Resuming: a run killed part-way and started again with the same config continues from ``last.pt``
+(weights, optimiser, EMA, step, position in the data order and RNG state) and ends with the same result
+as an uninterrupted run. ``last.pt`` is written at every tune evaluation, when ``max_steps`` stops a run
+and on Ctrl-C. A run whose ``best_checkpoint.json`` says it completed with the same config is not
+redone; its recorded result is returned (``force=True`` starts over).
+
+Data: training shards are streamed from disk (shard order and order within each shard shuffled per epoch
+from ``seed``; the next shard is read in a background thread when a core is free for it, see
+:class:`TrainingStream`); the tune set (the first
+``num_validation_examples`` labelled examples, 0 = all) is held in memory when it fits in
+``tune_in_memory_max_bytes``, else streamed at each evaluation.
+
+Multi-GPU: not built. The hook is :func:`distributed_context`: to add DistributedDataParallel, wrap the
+model in ``torch.nn.parallel.DistributedDataParallel`` when it reports ``world_size > 1``, give each rank
+every ``world_size``-th batch of :meth:`TrainingStream.epoch_batches` (scale ``batch_size`` to the global
+batch), and write files from rank 0 only; :func:`train` refuses to run under an initialised process
+group with more than one rank until then.
+"""
+from .config import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, EXECUTION_KEYS, OPTIMIZERS, PRECISIONS,
+                     TUNE_METRICS, TrainConfig, apply_overrides, command_config_overrides, decay_steps_for,
+                     learning_rate_at, metric_is_better, validate_config)
+from .data import TrainingStream, TuneData, dataset_signature, open_example_set
+from .loop import LOG_COLUMNS, LOG_NAME, RECORD_NAME, TrainResult, build_initial_model, train
+from .metrics import classification_metrics, evaluate
+from .steps import (WeightEMA, distributed_context, l2_penalty, make_optimizer, native_bfloat16, select_device,
+                    training_dtype, training_objective)
+
+__all__ = [
+    "CASE_STUDY_V1", "CASE_STUDY_V2", "CASE_STUDY_V2_COMMAND", "EXECUTION_KEYS", "LOG_COLUMNS", "LOG_NAME",
+    "OPTIMIZERS", "PRECISIONS", "RECORD_NAME", "TUNE_METRICS", "TrainConfig", "TrainResult", "TrainingStream",
+    "TuneData", "WeightEMA", "apply_overrides", "build_initial_model", "classification_metrics",
+    "command_config_overrides", "dataset_signature", "decay_steps_for", "distributed_context", "evaluate",
+    "l2_penalty", "learning_rate_at", "make_optimizer", "metric_is_better", "native_bfloat16", "open_example_set",
+    "select_device", "train", "training_dtype", "training_objective", "validate_config",
+]
