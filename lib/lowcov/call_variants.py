@@ -113,3 +113,38 @@ def call_variants(examples_dir: str | os.PathLike, checkpoint: str | os.PathLike
     return {"examples": len(probs), "predictions_reused": reused, "call_seconds": round(predicted - started, 2),
             "postprocess_seconds": round(done - predicted, 2),
             "examples_per_second": None if reused else round(len(probs) / max(predicted - started, 1e-9), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lowcov call-variants``: DeepVariant's call_variants and postprocess_variants in one command."""
+    import argparse
+
+    from . import InputError
+
+    parser = argparse.ArgumentParser(prog="lowcov call-variants", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", required=True, help="example-set directory (lowcov make-examples)")
+    parser.add_argument("--checkpoint", required=True, help="a lowcov checkpoint (.pt), e.g. checkpoints/best.pt")
+    parser.add_argument("--ref", required=True, help="reference FASTA (postprocess_variants' --ref)")
+    parser.add_argument("--outfile", required=True, help="output VCF (.vcf.gz: bgzipped and tabix-indexed)")
+    parser.add_argument("--batch_size", type=int, default=CallConfig.batch_size)
+    parser.add_argument("--sample_name", default=None, help="default: the SM of the examples' BAM read group")
+    parser.add_argument("--min_qual", type=float, default=CallConfig.min_qual, help="below it: FILTER LowQual")
+    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: CUDA when available)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = CallConfig(batch_size=args.batch_size, device=args.device, min_qual=args.min_qual,
+                        sample=args.sample_name)
+    try:
+        figures = call_variants(args.examples, args.checkpoint, args.ref, args.outfile, config)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
+    print(f"call_variants: {figures['examples']} examples in {figures['call_seconds']} s "
+          f"({figures['examples_per_second']} examples/s), postprocess {figures['postprocess_seconds']} s -> "
+          f"{args.outfile}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,9 +1,13 @@
-"""The ``lowcov`` command: one subcommand per entry point of the library.
+"""The ``lowcov`` command: one subcommand per stage, with DeepVariant's flags where they mean the same.
 
-    lowcov data --profile demo          make a profile's input files (python -m lowcov.data)
-    lowcov book --profile demo          run the notebooks and render the book (python -m lowcov.book)
-    lowcov acquire ...                  download the seed profile's files (python -m lowcov.acquire)
-    lowcov benchmark TRUTH QUERY -r REF ...   hap.py-compatible comparison (python -m lowcov.benchmark)
+    lowcov acquire --profile demo       make (demo) or download and prepare (seed) a profile's inputs
+    lowcov make-examples --mode training --ref REF --reads BAM --examples DIR ...
+    lowcov train --config=dv_config.py:wgs --config.KEY=VALUE ... --experiment_dir DIR
+    lowcov call-variants --examples DIR --checkpoint CKPT --ref REF --outfile calls.vcf.gz
+    lowcov benchmark TRUTH QUERY -r REF ...   hap.py-compatible comparison
+    lowcov book --profile demo          run the notebooks and render the book
+
+``lowcov COMMAND --help`` lists a command's flags.
 """
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ import importlib
 import sys
 
 COMMANDS = {
-    "data": "lowcov.data",
-    "book": "lowcov.book",
     "acquire": "lowcov.acquire",
+    "make-examples": "lowcov.make_examples",
+    "train": "lowcov.train.cli",
+    "call-variants": "lowcov.call_variants",
     "benchmark": "lowcov.benchmark.cli",
+    "book": "lowcov.book",
 }
 
 

@@ -359,3 +359,98 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
     write_info(out_dir, info)
     log.info("wrote %d examples (%s) in %.1f s to %s", n_examples, info["class_counts"], seconds, out_dir)
     return ExampleSet.open(out_dir)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def subtract_regions(regions: Sequence[Region], excluded: Sequence[Region]) -> list[Region]:
+    """``regions`` without the bases of ``excluded`` (DeepVariant's ``--exclude_regions``), in order."""
+    kept = list(regions)
+    for cut in excluded:
+        pieces = []
+        for region in kept:
+            if region.contig != cut.contig or region.end <= cut.start or cut.end <= region.start:
+                pieces.append(region)
+                continue
+            if region.start < cut.start:
+                pieces.append(Region(region.contig, region.start, cut.start))
+            if cut.end < region.end:
+                pieces.append(Region(region.contig, cut.end, region.end))
+        kept = pieces
+    return kept
+
+
+def _region_list(text: str | None, lengths: dict[str, int]) -> list[Region]:
+    """DeepVariant's ``--regions`` syntax: regions (``chr20``, ``chr20:10,000-20,000``) and BED files,
+    separated by spaces (the case study quotes them twice: ``"'chr1 chr2'"``)."""
+    from .benchmark.regions import RegionSet
+
+    regions = []
+    for token in (text or "").replace("'", " ").replace('"', " ").split():
+        if token.endswith((".bed", ".bed.gz")):
+            bed = RegionSet.from_bed(token, "BED")
+            regions += [Region(contig, int(s), int(e)) for contig in bed.contigs for s, e in zip(*bed.intervals(contig))]
+        else:
+            regions.append(parse_region(token, lengths))
+    return regions
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``lowcov make-examples``: DeepVariant's make_examples flags where they mean the same."""
+    import argparse
+    import logging as _logging
+
+    parser = argparse.ArgumentParser(prog="lowcov make-examples", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--ref", required=True, help="reference FASTA (indexed or indexable)")
+    parser.add_argument("--reads", required=True, help="aligned, sorted, indexed BAM or CRAM")
+    parser.add_argument("--examples", required=True, help="output example-set directory")
+    parser.add_argument("--truth_variants", help="truth VCF (training mode: labels)")
+    parser.add_argument("--confident_regions", help="BED of confident regions (training mode)")
+    parser.add_argument("--regions", help="space-separated regions or BED files (default: every contig)")
+    parser.add_argument("--exclude_regions", help="space-separated regions or BED files to leave out")
+    parser.add_argument("--min_mapping_quality", type=int, default=ReadFilter().min_mapping_quality)
+    parser.add_argument("--min_base_quality", type=int, default=CandidateConfig().min_base_quality)
+    parser.add_argument("--vsc_min_count_snps", type=int, default=CandidateConfig().min_snp_count)
+    parser.add_argument("--vsc_min_fraction_snps", type=float, default=CandidateConfig().min_snp_fraction)
+    parser.add_argument("--vsc_min_count_indels", type=int, default=CandidateConfig().min_indel_count)
+    parser.add_argument("--vsc_min_fraction_indels", type=float, default=CandidateConfig().min_indel_fraction)
+    parser.add_argument("--downsample_fraction", type=float, default=1.0,
+                        help="keep this fraction of read templates (by name, as samtools view -s)")
+    parser.add_argument("--read_fractions", type=float, nargs="+", default=None,
+                        help="lowcov: make examples at each of these fractions (overrides --downsample_fraction)")
+    parser.add_argument("--threads", type=int, default=ExamplesConfig().threads, help="worker processes")
+    parser.add_argument("--seed", type=int, default=ExamplesConfig().seed, help="shuffling and read sampling")
+    parser.add_argument("--force", action="store_true", help="remake even if a current set exists")
+    args = parser.parse_args(argv)
+    _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        lengths = fasta_contigs(require_fasta(args.ref))
+        wanted = _region_list(args.regions, lengths) or [Region(c, 0, n) for c, n in lengths.items()]
+        wanted = subtract_regions(wanted, _region_list(args.exclude_regions, lengths))
+        if not wanted:
+            raise InputError("--exclude_regions leaves nothing of --regions to make examples from")
+        config = ExamplesConfig(
+            mode=args.mode, threads=args.threads, seed=args.seed,
+            read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
+            reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),
+            candidates=replace(CandidateConfig(), min_base_quality=args.min_base_quality,
+                               min_snp_count=args.vsc_min_count_snps, min_snp_fraction=args.vsc_min_fraction_snps,
+                               min_indel_count=args.vsc_min_count_indels,
+                               min_indel_fraction=args.vsc_min_fraction_indels))
+        examples = make_examples(args.reads, args.ref, args.examples, [str(r) for r in wanted], config,
+                                 truth_vcf=args.truth_variants, confident_bed=args.confident_regions, force=args.force)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
+    info = examples.info
+    print(f"make_examples ({args.mode}): {info['n_examples']} examples of {info['n_candidates']} candidates "
+          f"in {len(info['shards'])} shards, class counts {info['class_counts']}, {info['seconds']} s -> "
+          f"{examples.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The stage commands (`lowcov make-examples`, `train`, `call-variants`) give what the library calls give."""
+import subprocess
+import sys
+
+import numpy as np
+import pysam
+import pytest
+
+from lowcov import cli
+from lowcov.call_variants import call_variants
+from lowcov.make_examples import ExamplesConfig, Region, make_examples, subtract_regions
+from lowcov.model import weights_digest
+from lowcov.shards import ExampleSet
+from lowcov.train import TrainConfig, apply_overrides, train
+
+TINY_TRAINING = ["--config.batch_size=2", "--config.num_epochs=1", "--config.tune_every_steps=0",
+                 "--config.log_every_steps=1", "--config.num_validation_examples=0", "--config.num_threads=1",
+                 "--config.learning_rate=0.001", "--config.batch_norm_momentum=0.1"]
+
+
+def examples_equal(a: ExampleSet, b: ExampleSet) -> None:
+    first, second = a.load(), b.load()
+    assert len(first) > 0
+    np.testing.assert_array_equal(first.images, second.images)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    for key in first.meta:
+        np.testing.assert_array_equal(first.meta[key], second.meta[key])
+
+
+def vcf_records(path):
+    with pysam.VariantFile(str(path)) as vcf:
+        return [str(record) for record in vcf]
+
+
+def test_the_three_stages_from_the_command_line_equal_the_library(tmp_path, diploid_sample):
+    sample = diploid_sample
+    common = ["--ref", str(sample["fasta"]), "--reads", str(sample["bam"]), "--threads", "1"]
+    labels = ["--truth_variants", str(sample["truth"]), "--confident_regions", str(sample["bed"])]
+    # DeepVariant's split: train on the contig without a held-out stretch, tune on that stretch
+    assert cli.main(["make-examples", "--mode", "training", *common, *labels, "--regions", "'chr1'",
+                     "--exclude_regions", "chr1:10001-20000", "--examples", str(tmp_path / "cli.train")]) == 0
+    assert cli.main(["make-examples", "--mode", "training", *common, *labels, "--regions", "chr1:10001-20000",
+                     "--examples", str(tmp_path / "cli.tune")]) == 0
+    assert cli.main(["make-examples", "--mode", "calling", *common, "--regions", "chr1",
+                     "--examples", str(tmp_path / "cli.calling")]) == 0
+    training = ExamplesConfig(mode="training", threads=1)
+    library = {
+        "train": make_examples(sample["bam"], sample["fasta"], tmp_path / "lib.train", ["chr1:1-10000"], training,
+                               truth_vcf=sample["truth"], confident_bed=sample["bed"]),
+        "tune": make_examples(sample["bam"], sample["fasta"], tmp_path / "lib.tune", ["chr1:10001-20000"], training,
+                              truth_vcf=sample["truth"], confident_bed=sample["bed"]),
+        "calling": make_examples(sample["bam"], sample["fasta"], tmp_path / "lib.calling", ["chr1"],
+                                 ExamplesConfig(mode="calling", threads=1)),
+    }
+    for split, example_set in library.items():
+        examples_equal(ExampleSet.open(tmp_path / f"cli.{split}"), example_set)
+    assert len(library["train"]) == 2 and len(library["tune"]) == 2  # two planted variants on each side
+
+    datasets = [f"--config.train_dataset_pbtxt={tmp_path / 'cli.train'}",
+                f"--config.tune_dataset_pbtxt={tmp_path / 'cli.tune'}"]
+    assert cli.main(["train", "--config=dv_config.py:wgs", *datasets, *TINY_TRAINING, "--strategy=mirrored",
+                     "--experiment_dir", str(tmp_path / "cli.model"), "--device", "cpu"]) == 0
+    config = apply_overrides(TrainConfig(), [*datasets, *TINY_TRAINING])
+    result = train(library["train"], library["tune"], config, tmp_path / "lib.model", device="cpu")
+    cli_best = tmp_path / "cli.model" / "checkpoints" / "best.pt"
+    assert weights_digest(cli_best) == weights_digest(result.best_checkpoint)
+
+    assert cli.main(["call-variants", "--examples", str(tmp_path / "cli.calling"), "--checkpoint", str(cli_best),
+                     "--ref", str(sample["fasta"]), "--outfile", str(tmp_path / "cli.vcf.gz"), "--device", "cpu"]) == 0
+    call_variants(library["calling"].directory, cli_best, sample["fasta"], tmp_path / "lib.vcf.gz")
+    assert vcf_records(tmp_path / "cli.vcf.gz") == vcf_records(tmp_path / "lib.vcf.gz")
+    assert len(vcf_records(tmp_path / "lib.vcf.gz")) == 4
+
+
+def test_exclude_regions_cuts_bases_out_of_regions():
+    regions = [Region("chr1", 0, 100), Region("chr2", 0, 50)]
+    kept = subtract_regions(regions, [Region("chr1", 20, 30), Region("chr1", 90, 200), Region("chr2", 0, 50)])
+    assert kept == [Region("chr1", 0, 20), Region("chr1", 30, 90)]
+
+
+def test_stage_commands_refuse_bad_input_with_the_reason(tmp_path, diploid_sample, caplog):
+    sample = diploid_sample
+    assert cli.main(["make-examples", "--mode", "calling", "--ref", str(sample["fasta"]), "--reads",
+                     str(sample["bam"]), "--regions", "chr1:1-100", "--exclude_regions", "chr1",
+                     "--examples", str(tmp_path / "none")]) == 1
+    assert "leaves nothing" in caplog.text
+    assert cli.main(["train", "--config=dv_config.py:exome", "--experiment_dir", str(tmp_path / "m")]) == 1
+    assert "wgs" in caplog.text
+    assert cli.main(["train", "--experiment_dir", str(tmp_path / "m"), "--config.batch_size=2"]) == 1
+    assert "train_dataset_pbtxt" in caplog.text
+    assert cli.main(["train", "--experiment_dir", str(tmp_path / "m"), "--config.no_such_key=2",
+                     f"--config.train_dataset_pbtxt={tmp_path}", f"--config.tune_dataset_pbtxt={tmp_path}"]) == 1
+    assert "no_such_key" in caplog.text
+
+
+def test_the_installed_command_lists_the_stages():
+    shown = subprocess.run([sys.executable, "-m", "lowcov.cli", "--help"], capture_output=True, text=True, check=True)
+    for command in ("make-examples", "train", "call-variants", "benchmark", "acquire"):
+        assert f"lowcov {command}" in shown.stdout
+    unknown = subprocess.run([sys.executable, "-m", "lowcov.cli", "frobnicate"], capture_output=True, text=True)
+    assert unknown.returncode == 2
