@@ -487,12 +487,8 @@ def test_editing_sites_are_a_to_g_on_transcript_and_not_dna_variants(tiny_rna, t
 # -- default configuration (slow: writes ~250 MB) ------------------------------------------------------
 
 @pytest.mark.slow
-def test_default_demo_meets_budgets(tmp_path):
-    import time
-
-    started = time.perf_counter()
+def test_default_demo_is_in_the_real_data_ranges(tmp_path):
     paths = simulate_demo(Layout("demo", root=tmp_path))
-    seconds = time.perf_counter() - started
     summary = truth_summary(paths["truth_vcf"], paths["confident_bed"])
     chr1 = summary["contigs"]["chr1"]
     assert chr1["snps_confident"] >= 2_000 and chr1["indels_confident"] >= 400
@@ -502,4 +498,3 @@ def test_default_demo_meets_budgets(tmp_path):
         assert 0.85 <= block["confident_fraction"] <= 0.92
     size = sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file())
     assert size < 1e9
-    assert seconds < 180  # budget is 90 s on one core; leave room for a busy CI machine
