@@ -181,3 +181,23 @@ def metric_bars(frame: pd.DataFrame, metrics=("METRIC.Recall", "METRIC.Precision
         for container in axis.containers:
             axis.bar_label(container, fmt="%.3f", fontsize=6, rotation=90, padding=2)
     return grid
+
+
+def recall_by_bucket(strata: pd.DataFrame, models, kinds=("SNP", "INDEL"), figsize=(11, 3.6)):
+    """Recall per coverage bucket, one panel per variant type and one bar per model (in ``models``' order).
+    ``strata`` has columns Type, Subset, Model and METRIC.Recall. The legend sits below the panels, clear
+    of the bars, which reach the top of the axes where recall is near 1."""
+    fig, axes = plt.subplots(1, len(kinds), figsize=figsize, sharey=True)
+    for ax, kind in zip(np.atleast_1d(axes), kinds):
+        rows = strata[(strata.Type == kind) & strata.Model.isin(models)]
+        frame = rows.pivot_table(index="Subset", columns="Model", values="METRIC.Recall", observed=True)
+        frame[[m for m in models if m in frame.columns]].plot.bar(ax=ax, rot=0, legend=False, width=0.8)
+        ax.set_title(kind)
+        ax.set_xlabel("depth of the downsampled reads at the variant")
+        ax.set_ylabel("recall")
+        ax.set_ylim(0, 1.0)
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(labels), frameon=False,
+               fontsize=9)
+    fig.tight_layout()
+    return fig

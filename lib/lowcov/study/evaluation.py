@@ -134,39 +134,3 @@ def metrics_table(results: dict[tuple[str, str], BenchmarkResult], filter_name: 
         for _, row in summary.iterrows():
             rows.append({"Model": caller, "Dataset": dataset, "Type": row["Type"], **{c: row[c] for c in columns}})
     return pd.DataFrame(rows)
-
-
-def versus_peer(model: BenchmarkResult, peer: BenchmarkResult, model_filter: str = "ALL") -> "pd.DataFrame":
-    """Per variant type: the model's F1 and errors beside the peer's better row (ALL or PASS, by F1).
-
-    Errors are what F1 counts against a caller, FN + FP (a genotype error is one of each). ``F1 margin``
-    and ``fewer errors`` are positive where the model is ahead.
-    """
-    import pandas as pd
-
-    def row(result: BenchmarkResult, variant_type: str, filter_name: str) -> pd.Series:
-        summary = result.summary
-        return summary[(summary["Type"] == variant_type) & (summary["Filter"] == filter_name)].iloc[0]
-
-    rows = []
-    for variant_type in ("SNP", "INDEL"):
-        ours = row(model, variant_type, model_filter)
-        theirs = max((row(peer, variant_type, f) for f in ("ALL", "PASS")), key=lambda r: r["METRIC.F1_Score"])
-        errors = {who: int(r["TRUTH.FN"] + r["QUERY.FP"]) for who, r in (("model", ours), ("peer", theirs))}
-        rows.append({"Type": variant_type, "model F1": ours["METRIC.F1_Score"], "model FN": int(ours["TRUTH.FN"]),
-                     "model FP": int(ours["QUERY.FP"]), "peer filter": theirs["Filter"],
-                     "peer F1": theirs["METRIC.F1_Score"], "peer FN": int(theirs["TRUTH.FN"]),
-                     "peer FP": int(theirs["QUERY.FP"]),
-                     "F1 margin": ours["METRIC.F1_Score"] - theirs["METRIC.F1_Score"],
-                     "fewer errors": errors["peer"] - errors["model"]})
-    return pd.DataFrame(rows).set_index("Type")
-
-
-def margin_text(row: "pd.Series", peer_name: str = "bcftools") -> str:
-    """One row of :func:`versus_peer` in words, e.g. "ahead of bcftools' PASS calls by 0.0012 in F1
-    (5 fewer errors: 2 FN + 3 FP against 9 FN + 1 FP)"."""
-    margin, fewer = float(row["F1 margin"]), int(row["fewer errors"])
-    side = "ahead of" if margin > 0 else "behind" if margin < 0 else "level with"
-    count = f"{abs(fewer)} {'fewer' if fewer >= 0 else 'more'} error{'' if abs(fewer) == 1 else 's'}"
-    return (f"{side} {peer_name}' {row['peer filter']} calls by {abs(margin):.4f} in F1 ({count}: "
-            f"{row['model FN']} FN + {row['model FP']} FP against {row['peer FN']} FN + {row['peer FP']} FP)")

@@ -1,0 +1,480 @@
+"""lowcov.report: every branch of the book's sentences, and its tables, on small hand-made results."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from lowcov import report
+from lowcov.benchmark import BenchmarkResult
+from lowcov.benchmark.case_study import published_table
+
+METRICS = ("TRUTH.TOTAL", "TRUTH.TP", "TRUTH.FN", "QUERY.FP", "FP.gt", "METRIC.Recall", "METRIC.Precision",
+           "METRIC.Frac_NA", "METRIC.F1_Score")
+BASE = {"METRIC.Recall": 0.90, "METRIC.Precision": 0.95, "METRIC.F1_Score": 0.92}
+
+
+def result(snp: dict | None = None, indel: dict | None = None, buckets: dict | None = None) -> BenchmarkResult:
+    """A benchmark result with ALL and PASS rows for SNP and INDEL: the baseline metrics, with ``snp``/``indel``
+    added to them as changes; ``buckets`` maps (type, subset) to recall in the coverage strata."""
+    rows = []
+    for kind, moved in (("SNP", snp or {}), ("INDEL", indel or {})):
+        values = {m: BASE.get(m, 0.0) + moved.get(m, 0.0) for m in METRICS}
+        values.update({"TRUTH.TOTAL": 100, "TRUTH.TP": 90, "TRUTH.FN": 10, "QUERY.FP": 5, "FP.gt": 2})
+        rows += [{"Type": kind, "Filter": filter_name, **values} for filter_name in ("ALL", "PASS")]
+    extended = pd.DataFrame([{"Type": kind, "Subtype": "*", "Filter": "ALL", "Subset": subset, "TRUTH.TOTAL": 40,
+                              "TRUTH.TP": round(40 * recall), "METRIC.Recall": recall, "METRIC.Precision": 0.9}
+                             for (kind, subset), recall in (buckets or {}).items()],
+                            columns=["Type", "Subtype", "Filter", "Subset", "TRUTH.TOTAL", "TRUTH.TP",
+                                     "METRIC.Recall", "METRIC.Precision"])
+    return BenchmarkResult(summary=pd.DataFrame(rows), extended=extended, import_failures=pd.DataFrame(), skipped={},
+                           stats={}, outputs={}, seconds=0.0)
+
+
+def moved(recall=0.0, precision=0.0, f1=0.0) -> dict:
+    return {"METRIC.Recall": recall, "METRIC.Precision": precision, "METRIC.F1_Score": f1}
+
+
+def buckets(snp: float, indel: float) -> dict:
+    return {("SNP", "depth_1-7"): snp, ("INDEL", "depth_1-7"): indel, ("SNP", "depth_8-20"): 0.95,
+            ("INDEL", "depth_8-20"): 0.9}
+
+
+ORIGINAL = result(buckets=buckets(0.5, 0.4))
+
+
+# ---- words that follow a sign ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, word", [(0.001, "higher"), (-0.001, "lower"), (0.0004, "unchanged"),
+                                         (-0.0005, "unchanged")])
+def test_direction_names_changes_beyond_rounding_only(value, word):
+    assert report.direction(value) == word
+
+
+def test_selected_is_original_when_both_selected_checkpoints_score_as_the_original():
+    results = {"Original": ORIGINAL, "V1": result(), "V2": result()}
+    assert report.selected_is_original_text(results).startswith("The calls of both selected checkpoints score exactly")
+
+
+def test_selected_is_original_names_the_run_that_scores_differently():
+    results = {"Original": ORIGINAL, "V1": result(), "V2": result(snp=moved(recall=0.01))}
+    assert report.selected_is_original_text(results) == (
+        "V1's selected checkpoint scores exactly as the original model. "
+        "V2's selected checkpoint scores differently from the original model.")
+
+
+# ---- tables and glued values ----------------------------------------------------------------------------
+
+def metrics_frame(results: dict) -> pd.DataFrame:
+    from lowcov.study.evaluation import metrics_table
+
+    return metrics_table({(name, "downsampled"): r for name, r in results.items()})
+
+
+def test_metric_values_are_named_by_slug_type_and_metric():
+    values = report.metric_values(metrics_frame({"V1 (last)": result(indel=moved(recall=-0.1))}),
+                                  report.model_slugs({}))
+    assert values["v1_last_indel_recall"] == pytest.approx(0.8)
+    assert values["v1_last_snp_f1_score"] == pytest.approx(0.92)
+    assert set(values) == {f"v1_last_{kind}_{m}" for kind in ("snp", "indel")
+                           for m in ("recall", "precision", "f1_score", "frac_na")}
+
+
+def test_metrics_by_model_keeps_the_models_and_columns_asked_for():
+    ours = metrics_frame({"Original": ORIGINAL, "V1": result(), "other": result()})
+    table = report.metrics_by_model(ours, ["Original", "V1"], ["METRIC.Recall", "METRIC.F1_Score"])
+    assert list(table.columns) == ["METRIC.Recall", "METRIC.F1_Score"]
+    assert list(table.index) == [("INDEL", "Original"), ("INDEL", "V1"), ("SNP", "Original"), ("SNP", "V1")]
+    assert "Dataset" not in report.metrics_by_model(ours, ["V1"]).columns
+    renamed = report.model_rows(ours, ["V1", "other"], rename={"other": "V1"})
+    assert set(renamed.Model) == {"V1"}
+
+
+def test_key_metrics_of_one_type():
+    key = pd.DataFrame({"Model": ["a", "a"], "Type": ["SNP", "INDEL"], "Source": ["lowcov"] * 2, "x": [1, 2]})
+    assert report.of_type(key, "INDEL").to_dict("index") == {("a", "lowcov"): {"x": 2}}
+
+
+def test_strata_tables_and_values():
+    results = {"Original": ORIGINAL, "V1 (last)": result(buckets=buckets(0.6, 0.4))}
+    strata = report.strata_table(results)
+    assert list(strata.Subset.cat.categories) == ["depth_1-7", "depth_8-20", "depth_gt20"]
+    values = report.strata_values(strata, report.model_slugs({}))
+    assert values["v1_last_snp_recall_depth_1_7"] == pytest.approx(0.6)
+    assert values["original_indel_recall_depth_8_20"] == pytest.approx(0.9)
+    assert report.lowest_bucket_truth(strata) == {"snp_truth_depth_1_7": 40, "indel_truth_depth_1_7": 40}
+    table = report.recall_by_bucket(strata, ["Original", "V1 (last)"])
+    assert list(table.columns) == ["Original", "V1 (last)", "TRUTH.TOTAL"]
+    assert table.loc[("SNP", "depth_1-7"), "V1 (last)"] == pytest.approx(0.6)
+    assert report.bucket_change(strata, "V1 (last)", "SNP") == pytest.approx(0.1)
+
+
+def test_lowest_bucket_truth_is_zero_when_the_bucket_is_empty():
+    strata = report.strata_table({"Original": result(buckets={("SNP", "depth_8-20"): 0.9})})
+    assert report.lowest_bucket_truth(strata) == {"snp_truth_depth_1_7": 0, "indel_truth_depth_1_7": 0}
+
+
+def test_change_values_give_the_change_and_its_direction():
+    results = {"Original": ORIGINAL, "V1": result(indel=moved(precision=0.01))}
+    values = report.change_values(results, ["V1"])
+    assert values["v1_indel_precision_change"] == pytest.approx(0.01)
+    assert values["v1_indel_precision_direction"] == "higher"
+    assert values["v1_snp_recall_direction"] == "unchanged"
+    assert len(values) == 2 * 3 * 2
+
+
+def test_published_changes_read_the_case_studys_tables():
+    tables = {name: published_table(name) for name in ("quick_test_downsampled", "v1", "v2")}
+    changes = report.published_changes(tables)
+    before = tables["quick_test_downsampled"].query("Type == 'INDEL' and Filter == 'ALL'")["METRIC.Recall"].iloc[0]
+    after = tables["v1"].query("Type == 'INDEL' and Filter == 'ALL'")["METRIC.Recall"].iloc[0]
+    assert changes["v1", "INDEL", "METRIC.Recall"] == pytest.approx(after - before)
+    values = report.published_change_values(changes)
+    assert values["cs_v1_indel_recall_change"] == changes["v1", "INDEL", "METRIC.Recall"]
+    assert len(values) == 2 * 2 * 3
+
+
+# ---- chapter 7: the direction of the fine-tuned models --------------------------------------------------
+
+def changes(value: float, overrides: dict | None = None) -> dict:
+    """(type, metric) -> ``value`` for every metric the text discusses, except ``overrides``."""
+    out = {(kind, metric): value for kind in report.TYPES for metric in report.MOVED_METRICS.values()}
+    return {**out, **(overrides or {})}
+
+
+def test_agreement_when_nothing_moved():
+    assert report.agreement_text("V1", changes(0.0), changes(-0.01)) == \
+        "V1 is unchanged on every metric, where the case study's moved."
+
+
+def test_agreement_lists_the_same_and_the_different_metrics():
+    ours = changes(-0.01, {("INDEL", "METRIC.Precision"): -0.01})
+    theirs = changes(-0.01, {("INDEL", "METRIC.Precision"): 0.02})
+    text = report.agreement_text("V1", ours, theirs)
+    assert text.startswith("V1 moved like the case study's for SNP Recall lower, SNP Precision lower, SNP F1 lower")
+    assert text.endswith("; differently for INDEL Precision lower.")
+
+
+def test_agreement_when_no_metric_moved_the_same_way():
+    assert report.agreement_text("V1", changes(0.01), changes(-0.01)).startswith(
+        "V1 moved like the case study's for no metric; differently for SNP Recall higher")
+
+
+def test_agreement_without_differences_has_no_differently_clause():
+    assert "differently" not in report.agreement_text("V1", changes(0.01), changes(0.01))
+
+
+def four_models(**moves) -> dict:
+    return {"Original": ORIGINAL, **{m: result(**moves.get(m, {})) for m in report.FINE_TUNED}}
+
+
+def test_verdict_names_models_better_on_both_types():
+    results = four_models(V2={"snp": moved(f1=0.01), "indel": moved(f1=0.01)})
+    assert report.verdict_text(results) == "Fine-tuning on RNA made both SNP and INDEL F1 better for V2."
+
+
+def test_verdict_names_models_worse_on_one_type():
+    results = four_models(**{"V1 (last)": {"indel": moved(f1=-0.01)}, "V2": {"snp": moved(f1=0.01)}})
+    assert report.verdict_text(results) == ("No fine-tuned model is better than the original on both SNP and INDEL "
+                                            "F1; V1 (last) are worse on at least one.")
+
+
+def test_verdict_when_nothing_moved():
+    assert report.verdict_text(four_models()) == \
+        "No fine-tuned model is better than the original on both SNP and INDEL F1."
+
+
+def test_direction_text_joins_the_four_models_and_the_verdict():
+    published = {(v, kind, metric): -0.01 for v in ("v1", "v2") for kind in report.TYPES
+                 for metric in report.MOVED_METRICS.values()}
+    text = report.direction_text(four_models(), published)
+    assert text.startswith("the selected V1 is unchanged on every metric")
+    assert "V2 at the end of its run is unchanged" in text and text.endswith("SNP and INDEL F1.")
+
+
+def last_runs(snp_recall: tuple[float, float], indel_recall: tuple[float, float], indel_precision=(0.0, 0.0)):
+    return {"Original": ORIGINAL, **{m: result(snp=moved(recall=s), indel=moved(recall=i, precision=p))
+                                     for m, s, i, p in zip(report.LAST_RUNS, snp_recall, indel_recall,
+                                                           indel_precision)}}
+
+
+def test_recall_fell_for_both_types_indels_most():
+    text = report.last_recall_text(last_runs((-0.01, -0.01), (-0.02, -0.03)))
+    assert text == ("As in the case study, fine-tuning on RNA labels made the caller miss more DNA variants at the "
+                    "end of both runs, indels most.")
+
+
+def test_recall_fell_for_both_types_snps_most_in_one_run():
+    text = report.last_recall_text(last_runs((-0.01, -0.05), (-0.02, -0.03)))
+    assert text.endswith("at the end of both runs.")
+
+
+def test_recall_fell_only_for_snps():
+    assert report.last_recall_text(last_runs((-0.01, -0.01), (-0.02, 0.0))).endswith(
+        "only for SNPs, not for INDELs.")
+
+
+def test_recall_fell_only_for_indels():
+    assert report.last_recall_text(last_runs((-0.01, 0.0), (-0.02, -0.02))).endswith(
+        "only for indels, not for SNPs.")
+
+
+def test_recall_did_not_fall():
+    assert report.last_recall_text(last_runs((-0.01, 0.0), (0.0, -0.02))).startswith("Unlike the case study")
+
+
+def test_indel_precision_rose_in_both_runs():
+    assert report.indel_precision_text(last_runs((0, 0), (0, 0), (0.01, 0.02))) == \
+        "INDEL precision rose at the end of both runs, as in the case study."
+
+
+def test_indel_precision_disagrees_with_the_case_study():
+    assert report.indel_precision_text(last_runs((0, 0), (0, 0), (0.01, -0.02))).endswith(
+        "it is higher (V1 (last)) and it is lower (V2 (last)).")
+
+
+def test_few_steps_text_when_recall_fell():
+    assert report.few_steps_text(last_runs((-0.01, -0.01), (0, 0))).startswith("A handful of small steps")
+
+
+def test_few_steps_text_when_recall_held():
+    assert report.few_steps_text(last_runs((0, 0), (0, 0))).startswith("With so few and such small steps")
+
+
+def test_thin_sites_when_no_model_raised_recall():
+    strata = report.strata_table({"Original": ORIGINAL, **{m: ORIGINAL for m in report.FINE_TUNED}})
+    assert report.thin_sites_text(strata).startswith("No fine-tuned model raised recall there")
+
+
+def test_thin_sites_names_the_models_that_raised_recall():
+    strata = report.strata_table({"Original": ORIGINAL, **{m: ORIGINAL for m in report.FINE_TUNED},
+                                  "V2 (last)": result(buckets=buckets(0.5, 0.45))})
+    assert report.thin_sites_text(strata).startswith("Recall there rose for V2 (last) (INDEL); with a few dozen")
+
+
+# ---- chapter 7: batch-norm statistics and the controls --------------------------------------------------
+
+def test_mechanism_table_columns_and_missing_bucket():
+    results = {"Original": ORIGINAL, "V1 (last)": result(snp=moved(recall=-0.1), buckets={})}
+    table = report.mechanism_table(results, report.strata_table(results), ["Original", "V1 (last)"])
+    assert list(table.columns) == ["SNP recall", "SNP precision", "SNP F1", "SNP recall, depth 1-7",
+                                   "INDEL recall", "INDEL precision", "INDEL F1", "INDEL recall, depth 1-7"]
+    assert table.loc["V1 (last)", "SNP recall"] == pytest.approx(0.8)
+    assert math.isnan(table.loc["V1 (last)", "SNP recall, depth 1-7"])
+    assert table.loc["Original", "SNP recall, depth 1-7"] == pytest.approx(0.5)
+
+
+def test_largest_change_is_over_recall_and_precision_of_both_types():
+    results = {"Original": ORIGINAL, "x": result(snp=moved(recall=0.01, f1=0.5), indel=moved(precision=-0.03))}
+    assert report.largest_change(results, "x") == pytest.approx(0.03)
+
+
+def test_bn_restored_when_the_statistics_explain_the_change():
+    text = report.bn_restored_text({"V1": 0.04, "V2": 0.08}, {"V1": 0.01, "V2": 0.001})
+    assert "almost as the original model does" in text and "0.0100 (V1) and 0.0010 (V2), against 0.0400" in text
+
+
+def test_bn_restored_when_the_weights_changed_the_calls_too():
+    text = report.bn_restored_text({"V1": 0.04, "V2": 0.08}, {"V1": 0.011, "V2": 0.001})
+    assert "still differ from the original model by up to 0.0110 (V1)" in text
+    assert text.endswith("the weights changed the calls too, not only the statistics.")
+
+
+def test_frozen_text_when_not_run():
+    assert report.frozen_text({}, []) == "V2 was not run with frozen statistics on this profile."
+
+
+def test_frozen_text_like_the_original():
+    results = {"Original": ORIGINAL, "V2, frozen BN": result(snp=moved(recall=0.0019))}
+    assert report.frozen_text(results, ["V2, frozen BN"]) == (
+        "V2 run with frozen statistics calls chr1 like the original model (largest change in recall or precision "
+        "0.0019).")
+
+
+def test_frozen_text_differently_from_the_original():
+    results = {"Original": ORIGINAL, "V2, frozen BN": result(snp=moved(recall=0.0021))}
+    assert "calls chr1 differently from the original model" in report.frozen_text(results, ["V2, frozen BN"])
+
+
+def test_hom_ref_fraction():
+    assert report.hom_ref_fraction({"hom_ref": 1, "het": 2, "hom_alt": 1}) == 0.25
+
+
+FROZEN_SEEDS = ["V2, small batches, frozen BN (seed 1)", "V2, small batches, frozen BN (seed 2)"]
+MOVING = ["V2, small batches"]
+
+
+def controls(frozen_moves: list[dict], moving_move: dict) -> dict:
+    return {"Original": ORIGINAL, **dict(zip(FROZEN_SEEDS, (result(**m) for m in frozen_moves))),
+            MOVING[0]: result(**moving_move)}
+
+
+def learning(results) -> str:
+    return report.learning_text(results, [*FROZEN_SEEDS, *MOVING], 0.2, 0.5, 300)
+
+
+def test_seeds_of_a_control():
+    assert report.seeds_of("V2, small batches", [*FROZEN_SEEDS, *MOVING]) == MOVING
+    assert report.seeds_of("V2, small batches, frozen BN", [*FROZEN_SEEDS, *MOVING]) == FROZEN_SEEDS
+    assert report.seeds_text(["a"]) == "one seed" and report.seeds_text(["a", "b"]) == "2 seeds"
+
+
+def test_learning_text_when_the_controls_were_not_run():
+    assert report.learning_text({}, ["V2, frozen BN"], 0.2, 0.5, 300) == \
+        "The small-batch controls were not run on this profile."
+
+
+def test_learning_text_every_seed_calls_more():
+    more = {"snp": moved(recall=0.01, precision=-0.01), "indel": moved(recall=0.02, precision=-0.01)}
+    text = learning(controls([more, more], {}))
+    assert "(V2, small batches, frozen BN; 2 seeds)" in text
+    assert "SNP recall +0.0100 to +0.0100, SNP precision -0.0100 to -0.0100" in text
+    assert "Every seed calls more variants. The RNA training labels are 20% hom-ref against 50%" in text
+    assert "seeds disagree" not in text
+    assert "(V2, small batches; one seed): SNP recall +0.0000" in text
+    assert text.endswith("No control run raised F1 on both types.")
+
+
+def test_learning_text_seeds_disagree_and_one_collapsed():
+    up = {"snp": moved(recall=0.01)}
+    down = {"snp": moved(recall=-0.01, precision=-0.06)}
+    text = learning(controls([up, down], {}))
+    assert "SNP recall -0.0100 to +0.0100" in text
+    assert "The seeds disagree on the direction: on 300 RNA training examples" in text
+    assert "The run that lost most precision, V2, small batches, frozen BN (seed 2), called more variants" in text
+
+
+def test_learning_text_seeds_disagree_without_a_collapse():
+    text = learning(controls([{"snp": moved(recall=0.01)}, {"snp": moved(recall=-0.01, precision=-0.04)}], {}))
+    assert "The seeds disagree" in text and "lost most precision" not in text
+
+
+def test_learning_text_seeds_agree_without_calling_more():
+    text = learning(controls([{"snp": moved(recall=-0.01)}, {"snp": moved(recall=-0.02)}], {}))
+    assert "Every seed calls more" not in text and "seeds disagree" not in text
+
+
+def test_learning_text_recall_fell_with_every_seed():
+    text = learning(controls([{}, {}], {"snp": moved(recall=-0.01), "indel": moved(recall=-0.01)}))
+    assert " Recall fell with every seed, as in the case study." in text
+
+
+def test_learning_text_names_runs_that_raised_f1_on_both_types():
+    text = learning(controls([{}, {}], {"snp": moved(f1=0.01), "indel": moved(f1=0.01)}))
+    assert "Recall fell with every seed" not in text
+    assert text.endswith(" F1 rose on both types for V2, small batches.")
+
+
+def thin_controls(snp_low: float, precision: float) -> tuple[dict, pd.DataFrame]:
+    results = {"Original": ORIGINAL,
+               "V2, frozen BN": result(snp=moved(precision=precision), indel=moved(precision=precision),
+                                       buckets=buckets(snp_low, 0.4))}
+    return results, report.strata_table(results)
+
+
+def test_controls_thin_sites_when_no_control_ran():
+    assert report.controls_thin_sites_text({}, pd.DataFrame(), []) == "No control was run on this profile."
+
+
+def test_controls_thin_sites_when_no_control_raised_recall():
+    results, strata = thin_controls(0.5, 0.0)
+    assert report.controls_thin_sites_text(results, strata, ["V2, frozen BN"]) == \
+        "At depth 1-7 no control raised recall."
+
+
+def test_controls_thin_sites_raised_recall_at_a_cost_in_precision():
+    results, strata = thin_controls(0.6, -0.01)
+    text = report.controls_thin_sites_text(results, strata, ["V2, frozen BN"])
+    assert text.startswith("At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600), and over all of chr1")
+
+
+def test_controls_thin_sites_raised_recall_without_a_cost():
+    results, strata = thin_controls(0.6, -0.001)
+    assert report.controls_thin_sites_text(results, strata, ["V2, frozen BN"]) == \
+        "At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600)."
+
+
+# ---- chapter 3: the original model against bcftools -----------------------------------------------------
+
+def summary(rows):
+    """A benchmark summary with the columns versus_peer reads: (Type, Filter, FN, FP, F1)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(summary=pd.DataFrame(rows, columns=["Type", "Filter", "TRUTH.FN", "QUERY.FP",
+                                                               "METRIC.F1_Score"]))
+
+
+PEER = summary([("SNP", "ALL", 3, 9, 0.9977), ("SNP", "PASS", 10, 1, 0.9978),
+                ("INDEL", "ALL", 37, 105, 0.8826), ("INDEL", "PASS", 38, 62, 0.9142)])
+
+
+def test_the_model_is_set_against_the_peers_better_row_per_type():
+    model = summary([("SNP", "ALL", 2, 3, 0.9990), ("SNP", "PASS", 9, 9, 0.5),
+                     ("INDEL", "ALL", 30, 20, 0.9100), ("INDEL", "PASS", 1, 1, 0.99)])
+    table = report.versus_peer(model, PEER)
+    assert list(table.index) == ["SNP", "INDEL"]
+    assert list(table["peer filter"]) == ["PASS", "PASS"]
+    assert table.loc["SNP", "F1 margin"] == pytest.approx(0.0012)
+    assert list(table["fewer errors"]) == [11 - 5, 100 - 50]
+    assert report.margin_text(table.loc["SNP"]) == ("ahead of bcftools' PASS calls by 0.0012 in F1 (6 fewer errors: "
+                                                    "2 FN + 3 FP against 10 FN + 1 FP)")
+
+
+def test_margin_text_behind_with_one_more_error():
+    behind = report.versus_peer(summary([("SNP", "ALL", 4, 8, 0.99766), ("INDEL", "ALL", 54, 39, 0.9175)]), PEER)
+    assert report.margin_text(behind.loc["SNP"]).startswith(
+        "behind bcftools' PASS calls by 0.0001 in F1 (1 more error:")
+
+
+def test_margin_text_level():
+    level = report.versus_peer(summary([("SNP", "ALL", 10, 1, 0.9978), ("INDEL", "ALL", 38, 62, 0.9142)]), PEER)
+    assert report.margin_text(level.loc["SNP"]).startswith("level with bcftools' PASS calls by 0.0000 in F1 "
+                                                           "(0 fewer errors:")
+
+
+def chapter3_results() -> dict:
+    return {("Original", "full"): result(buckets=buckets(0.5, 0.4)),
+            ("Original", "downsampled"): result(snp=moved(recall=-0.1), buckets=buckets(0.3, 0.2)),
+            ("bcftools", "full"): result(snp=moved(f1=-0.02)), ("bcftools", "downsampled"): result()}
+
+
+def test_dataset_values_name_f1_and_recall_per_dataset():
+    from lowcov.study.evaluation import metrics_table
+
+    values = report.dataset_values(metrics_table(chapter3_results()))
+    assert values["original_downsampled_snp_recall"] == pytest.approx(0.8)
+    assert values["original_full_indel_f1"] == pytest.approx(0.92)
+    assert len(values) == 2 * 2 * 2
+
+
+def test_peer_comparison_adds_the_peers_pass_rows():
+    comparison = report.peer_comparison(chapter3_results())
+    assert len(comparison) == 4 * 2 + 2 * 2  # ALL: 4 (model, dataset) x 2 types; PASS: bcftools' 2 x 2
+    assert set(comparison[comparison.Filter == "PASS"].Model) == {"bcftools"}
+    table = report.comparison_table(comparison)
+    assert table.index.names == ["Type", "Dataset", "Model", "Filter"]
+    bars = report.all_rows_per_dataset(comparison)
+    assert list(bars.Model.unique()) == ["Original / full", "Original / downsampled", "bcftools / full",
+                                         "bcftools / downsampled"]
+
+
+def test_peer_values_are_the_pass_rows():
+    comparison = pd.DataFrame({"Model": ["bcftools", "bcftools", "Original"], "Filter": ["PASS", "ALL", "ALL"],
+                               "Dataset": ["full"] * 3, "Type": ["SNP"] * 3, "METRIC.F1_Score": [0.9, 0.8, 0.7]})
+    assert report.peer_values(comparison) == {"bcftools_full_snp_f1": 0.9}
+
+
+def test_versus_peer_values_name_each_dataset_and_type():
+    versus = pd.concat({"full": report.versus_peer(summary([("SNP", "ALL", 10, 1, 0.9978),
+                                                            ("INDEL", "ALL", 38, 62, 0.9142)]), PEER)},
+                       names=["Dataset"])
+    values = report.versus_peer_values(versus)
+    assert set(values) == {"versus_full_snp", "versus_full_indel"}
+    assert values["versus_full_snp"].startswith("level with bcftools'")
+
+
+def test_recall_by_dataset_bucket():
+    table = report.recall_by_dataset_bucket(chapter3_results())
+    assert table.loc[("downsampled", "SNP", "depth_1-7"), ("METRIC.Recall", "Original")] == pytest.approx(0.3)
+    assert table.loc[("full", "INDEL", "depth_8-20"), ("TRUTH.TOTAL", "Original")] == 40
