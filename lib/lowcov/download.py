@@ -166,7 +166,11 @@ def _validator(response) -> str | None:
 
 def _transfer_once(url: str, dest: Path, part: _PartFile, expected_size: int | None, progress: bool,
                    config: DownloadConfig) -> None:
-    """One HTTP request: continue (or start) filling ``part``. Returns when it holds the whole file."""
+    """One HTTP request: continue (or start) filling ``part``. Returns when it holds the whole file.
+
+    One function on purpose: the response's status, ``Content-Range`` and validator decide together
+    whether the part file is continued, restarted or refused.
+    """
     meta = part.meta()
     if part.size and meta.get("url") != url:
         log.info("%s was started from another URL; starting again", part.path)

@@ -276,7 +276,9 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
                   exclude_contigs: Sequence[str] = (), force: bool = False) -> ExampleSet:
     """Write an example set for ``regions`` (``chr2``, ``chr1:1-100000``) of ``bam`` into ``out_dir``.
 
-    A complete set made with the same inputs and configuration is reused unless ``force``.
+    A complete set made with the same inputs and configuration is reused unless ``force``. One function
+    on purpose: input checks, the worker pool, the shuffle and ``example_info.json`` are the stage's steps
+    in order, and each is a call.
     """
     from .manifest import fingerprint, jsonable
 

@@ -314,12 +314,6 @@ def prepare_seed(layout: Layout | None = None, config: PrepareConfig | None = No
     ``config.steps`` limits the work (e.g. ``("dna", "truth")`` skips the hours-long RNA alignment);
     only the downloads those steps read must be present.
     """
-    from . import align, contigs, downsample
-    from .downsample import extract_contig
-    from .fileio import copy_file
-    from .checks import require_bam, require_fasta
-    from .manifest import run_stage
-
     layout = layout or Layout("seed")
     config = config or PrepareConfig()
     if not isinstance(manifest, SeedManifest):
@@ -327,97 +321,132 @@ def prepare_seed(layout: Layout | None = None, config: PrepareConfig | None = No
     needed = dict.fromkeys(key for step in config.steps for key in _STEP_DOWNLOADS[step])
     files = _require_downloads(layout, manifest, needed)
     done: dict[str, dict] = {}
-
-    def faidx_of(path: Path) -> Path:
-        return Path(str(path) + ".fai")
-
-    def bai_of(path: Path) -> Path:
-        return Path(str(path) + ".bai")
-
-    rna_reference, dna_reference = layout.rna_reference, layout.dna_reference
     if "rna" in config.steps:
-        # GRCh38, then the RNA reads aligned to it with each preset
-        def decompress_rna_reference():
-            # Ensembl ships plain gzip, which faidx cannot index: write it out plain, then index it
-            contigs.rename_fasta(files["rna_reference_gz"], rna_reference, None, progress=config.progress)
-            return {"contigs": len(contigs.file_contigs(rna_reference))}
-
-        done["rna_reference"] = run_stage(
-            layout.stage("reference"), "rna_reference", [files["rna_reference_gz"]], {"from": "ensembl-109"},
-            [rna_reference, faidx_of(rna_reference)], decompress_rna_reference, force=config.force)
-
-        for preset in config.align_presets:
-            out_bam = layout.rna_bam(preset)
-            done[f"align_{preset}"] = run_stage(
-                layout.stage("rna"), f"align_{preset}", [files["rna_reads"], rna_reference], {"preset": preset},
-                [out_bam, bai_of(out_bam)],
-                lambda preset=preset, out_bam=out_bam: {"bam": str(align.align_reads(
-                    reads=[files["rna_reads"]], reference=rna_reference, out_bam=out_bam, preset=preset,
-                    threads=config.threads))},
-                force=config.force)
-
+        done.update(_prepare_rna(layout, config, files))
     if "dna" in config.steps or "truth" in config.steps:
-        def link_dna_reference():
-            copy_file(files["dna_reference"], dna_reference)
-            faidx_of(dna_reference).unlink(missing_ok=True)  # a stale index from an earlier copy
-            require_fasta(dna_reference)
-            return {"contigs": len(contigs.file_contigs(dna_reference))}
-
-        done["dna_reference"] = run_stage(
-            layout.stage("reference"), "dna_reference", [files["dna_reference"]], {"from": "ucsc_hg19"},
-            [dna_reference, faidx_of(dna_reference)], link_dna_reference, force=config.force)
-
+        done["dna_reference"] = _prepare_dna_reference(layout, config, files)
     if "dna" in config.steps:
-        # the chr1 test set at full coverage, then downsampled
-        full = layout.dna_test_bam(1.0)
-
-        def extract_test_contig():
-            source = require_bam(files["dna_test_bam"])
-            rename = contigs.pick_rename(source, dna_reference, needed=[config.test_contig])
-            source_contig = rename.inverse()(config.test_contig)
-            if rename.is_identity:
-                extract_contig(source, full, source_contig, threads=config.threads)
-            else:
-                staged = full.with_name(full.name + ".original-names.bam")
-                try:
-                    extract_contig(source, staged, source_contig, threads=config.threads)
-                    contigs.rename_bam(staged, full, rename)
-                finally:
-                    for leftover in (staged, bai_of(staged)):
-                        leftover.unlink(missing_ok=True)
-            return {"source_contig": source_contig, "rename": rename.description}
-
-        done["dna_test_full"] = run_stage(
-            layout.stage("dna"), "dna_test_full", [files["dna_test_bam"], dna_reference],
-            {"contig": config.test_contig}, [full, bai_of(full)], extract_test_contig, force=config.force)
-
-        reduced = layout.dna_test_bam(config.downsample_fraction)
-        ds_config = downsample.DownsampleConfig(fraction=config.downsample_fraction, seed=config.downsample_seed,
-                                                threads=config.threads)
-
-        def downsample_test_set():
-            result = downsample.downsample_bam(full, reduced, config=ds_config, progress=config.progress)
-            return {k: v for k, v in asdict(result).items() if k != "path"}
-
-        done["dna_test_downsampled"] = run_stage(
-            layout.stage("dna"), f"dna_test_ds{round(config.downsample_fraction * 100):02d}", [full],
-            {"fraction": ds_config.fraction, "seed": ds_config.seed,
-             "samtools_equivalent": (f"samtools view -s {ds_config.samtools_argument}"
-                                     if ds_config.fraction < 1 else None)},
-            [reduced, bai_of(reduced)], downsample_test_set, force=config.force)
-
+        done.update(_prepare_dna_test_set(layout, config, files))
     if "truth" in config.steps:
-        # GIAB GRCh37 truth in hg19's names
-        def rename_truth():
-            vcf_rename = contigs.match_reference_naming(files["truth_vcf"], dna_reference, layout.truth_vcf,
-                                                        progress=config.progress)
-            bed_rename = contigs.match_reference_naming(files["confident_bed"], dna_reference,
-                                                        layout.confident_bed, progress=config.progress)
-            return {"truth_vcf_rename": vcf_rename.description, "confident_bed_rename": bed_rename.description}
+        done["truth"] = _prepare_truth(layout, config, files)
+    return done
 
-        truth_tbi = Path(str(layout.truth_vcf) + ".tbi")
-        done["truth"] = run_stage(
-            layout.stage("truth"), "truth", [files["truth_vcf"], files["confident_bed"], dna_reference],
-            {"naming": "dna_reference"}, [layout.truth_vcf, truth_tbi, layout.confident_bed], rename_truth,
+
+def _faidx_of(path: Path) -> Path:
+    return Path(str(path) + ".fai")
+
+
+def _bai_of(path: Path) -> Path:
+    return Path(str(path) + ".bai")
+
+
+def _prepare_rna(layout: Layout, config: PrepareConfig, files: Mapping[str, Path]) -> dict[str, dict]:
+    """GRCh38, then the RNA reads aligned to it with each preset."""
+    from . import align, contigs
+    from .manifest import run_stage
+
+    done = {}
+    rna_reference = layout.rna_reference
+
+    def decompress_rna_reference():
+        # Ensembl ships plain gzip, which faidx cannot index: write it out plain, then index it
+        contigs.rename_fasta(files["rna_reference_gz"], rna_reference, None, progress=config.progress)
+        return {"contigs": len(contigs.file_contigs(rna_reference))}
+
+    done["rna_reference"] = run_stage(
+        layout.stage("reference"), "rna_reference", [files["rna_reference_gz"]], {"from": "ensembl-109"},
+        [rna_reference, _faidx_of(rna_reference)], decompress_rna_reference, force=config.force)
+    for preset in config.align_presets:
+        out_bam = layout.rna_bam(preset)
+        done[f"align_{preset}"] = run_stage(
+            layout.stage("rna"), f"align_{preset}", [files["rna_reads"], rna_reference], {"preset": preset},
+            [out_bam, _bai_of(out_bam)],
+            lambda preset=preset, out_bam=out_bam: {"bam": str(align.align_reads(
+                reads=[files["rna_reads"]], reference=rna_reference, out_bam=out_bam, preset=preset,
+                threads=config.threads))},
             force=config.force)
     return done
+
+
+def _prepare_dna_reference(layout: Layout, config: PrepareConfig, files: Mapping[str, Path]) -> dict:
+    """hg19, linked (or copied) into place and indexed."""
+    from . import contigs
+    from .checks import require_fasta
+    from .fileio import copy_file
+    from .manifest import run_stage
+
+    dna_reference = layout.dna_reference
+
+    def link_dna_reference():
+        copy_file(files["dna_reference"], dna_reference)
+        _faidx_of(dna_reference).unlink(missing_ok=True)  # a stale index from an earlier copy
+        require_fasta(dna_reference)
+        return {"contigs": len(contigs.file_contigs(dna_reference))}
+
+    return run_stage(layout.stage("reference"), "dna_reference", [files["dna_reference"]], {"from": "ucsc_hg19"},
+                     [dna_reference, _faidx_of(dna_reference)], link_dna_reference, force=config.force)
+
+
+def _prepare_dna_test_set(layout: Layout, config: PrepareConfig, files: Mapping[str, Path]) -> dict[str, dict]:
+    """The test contig at full coverage (in the DNA reference's names), then downsampled."""
+    from . import contigs, downsample
+    from .checks import require_bam
+    from .downsample import extract_contig
+    from .manifest import run_stage
+
+    done = {}
+    full, dna_reference = layout.dna_test_bam(1.0), layout.dna_reference
+
+    def extract_test_contig():
+        source = require_bam(files["dna_test_bam"])
+        rename = contigs.pick_rename(source, dna_reference, needed=[config.test_contig])
+        source_contig = rename.inverse()(config.test_contig)
+        if rename.is_identity:
+            extract_contig(source, full, source_contig, threads=config.threads)
+        else:
+            staged = full.with_name(full.name + ".original-names.bam")
+            try:
+                extract_contig(source, staged, source_contig, threads=config.threads)
+                contigs.rename_bam(staged, full, rename)
+            finally:
+                for leftover in (staged, _bai_of(staged)):
+                    leftover.unlink(missing_ok=True)
+        return {"source_contig": source_contig, "rename": rename.description}
+
+    done["dna_test_full"] = run_stage(
+        layout.stage("dna"), "dna_test_full", [files["dna_test_bam"], dna_reference],
+        {"contig": config.test_contig}, [full, _bai_of(full)], extract_test_contig, force=config.force)
+
+    reduced = layout.dna_test_bam(config.downsample_fraction)
+    ds_config = downsample.DownsampleConfig(fraction=config.downsample_fraction, seed=config.downsample_seed,
+                                            threads=config.threads)
+
+    def downsample_test_set():
+        result = downsample.downsample_bam(full, reduced, config=ds_config, progress=config.progress)
+        return {k: v for k, v in asdict(result).items() if k != "path"}
+
+    done["dna_test_downsampled"] = run_stage(
+        layout.stage("dna"), f"dna_test_ds{round(config.downsample_fraction * 100):02d}", [full],
+        {"fraction": ds_config.fraction, "seed": ds_config.seed,
+         "samtools_equivalent": (f"samtools view -s {ds_config.samtools_argument}"
+                                 if ds_config.fraction < 1 else None)},
+        [reduced, _bai_of(reduced)], downsample_test_set, force=config.force)
+    return done
+
+
+def _prepare_truth(layout: Layout, config: PrepareConfig, files: Mapping[str, Path]) -> dict:
+    """GIAB's GRCh37 truth in hg19's names."""
+    from . import contigs
+    from .manifest import run_stage
+
+    def rename_truth():
+        vcf_rename = contigs.match_reference_naming(files["truth_vcf"], layout.dna_reference, layout.truth_vcf,
+                                                    progress=config.progress)
+        bed_rename = contigs.match_reference_naming(files["confident_bed"], layout.dna_reference,
+                                                    layout.confident_bed, progress=config.progress)
+        return {"truth_vcf_rename": vcf_rename.description, "confident_bed_rename": bed_rename.description}
+
+    truth_tbi = Path(str(layout.truth_vcf) + ".tbi")
+    return run_stage(layout.stage("truth"), "truth", [files["truth_vcf"], files["confident_bed"], layout.dna_reference],
+                     {"naming": "dna_reference"}, [layout.truth_vcf, truth_tbi, layout.confident_bed], rename_truth,
+                     force=config.force)

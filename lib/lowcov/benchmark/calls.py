@@ -94,7 +94,10 @@ def _ref_agrees(seq: str, pos: int, ref: str) -> bool:
 
 def build_units(raw: RawRecords, chrom: str, seq: str, role: str, path: str,
                 failures: list[ImportFailure]) -> UnitTable:
-    """Normalise one contig's records into units; REF disagreements go to ``failures``."""
+    """Normalise one contig's records into units; REF disagreements go to ``failures``.
+
+    One loop on purpose: a record's alleles, genotype and failures are decided together, in record order.
+    """
 
     def fetch(_chrom: str, start: int, end: int) -> str:
         return seq[max(0, start):end]

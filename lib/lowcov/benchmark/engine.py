@@ -154,7 +154,8 @@ def compare(truth_vcf: str | os.PathLike, query_vcf: str | os.PathLike, referenc
 
     Returns the summary and extended tables as DataFrames; with ``output_prefix`` also writes
     ``PREFIX.summary.csv``, ``PREFIX.extended.csv`` and ``PREFIX.vcf.gz`` (+ .tbi), atomically.
-    ``stratify`` maps a subset name to a BED (e.g. coverage buckets).
+    ``stratify`` maps a subset name to a BED (e.g. coverage buckets). One function on purpose: it is
+    hap.py's pipeline (read, match per contig, quantify, write) and each step is a call.
     """
     config = config or BenchmarkConfig()
     began = time.perf_counter()

@@ -139,7 +139,11 @@ def _raw_genotype(rec: pysam.VariantRecord, sample_index: int) -> str:
 
 def read_vcf(path: str | os.PathLike, role: str, resolver: ContigResolver,
              options: ReadOptions = ReadOptions()) -> ParsedVcf:
-    """Parse one VCF's first (or chosen) sample into per-contig columns; see the module doc."""
+    """Parse one VCF's first (or chosen) sample into per-contig columns; see the module doc.
+
+    One function on purpose: it is the per-record loop over every VCF the benchmark reads, and each
+    rule (genotype, filter, allele kinds) reads the same record fields once.
+    """
     path = Path(path)
     _ensure_index(path)
     records: dict[str, RawRecords] = {}
