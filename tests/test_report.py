@@ -478,3 +478,106 @@ def test_recall_by_dataset_bucket():
     table = report.recall_by_dataset_bucket(chapter3_results())
     assert table.loc[("downsampled", "SNP", "depth_1-7"), ("METRIC.Recall", "Original")] == pytest.approx(0.3)
     assert table.loc[("full", "INDEL", "depth_8-20"), ("TRUTH.TOTAL", "Original")] == 40
+
+
+# ---- chapter 6: the fine-tuning runs --------------------------------------------------------------------
+
+def test_config_table_shows_changed_keys_and_the_always_shown_ones():
+    from lowcov.train import TrainConfig
+
+    configs = {"V1": TrainConfig(batch_size=256, num_threads=4), "V2": TrainConfig(learning_rate=0.5)}
+    table = report.config_table(TrainConfig(), configs, hidden=("num_threads",),
+                                always=("best_checkpoint_metric",))
+    assert list(table.index) == ["batch_size", "learning_rate", "best_checkpoint_metric", "init_checkpoint"]
+    assert list(table.columns) == ["DeepVariant default", "V1", "V2"]
+    assert table.loc["batch_size", "V1"] == "256" and table.loc["init_checkpoint", "DeepVariant default"] == "''"
+
+
+def test_config_differences_list_only_disagreeing_keys():
+    from lowcov.train import TrainConfig
+
+    table = report.config_differences(TrainConfig(batch_size=1, init_checkpoint="a"), TrainConfig(batch_size=2),
+                                      ("bullets", "command"))
+    assert table.to_dict("index") == {"batch_size": {"bullets": "1", "command": "2"}}
+
+
+def test_schedule_values_count_steps_and_the_peak_learning_rate():
+    from lowcov.train import TrainConfig
+
+    values = report.schedule_values({"V1": TrainConfig(batch_size=256, num_epochs=2, warmup_steps=100,
+                                                       learning_rate=0.01)}, n_train=300)
+    assert values["v1_steps_per_epoch"] == 2 and values["v1_planned_steps"] == 4 and values["v1_warmup"] == 100
+    assert 0.001 < values["v1_peak_lr"] < 0.01  # still warming up at the last step
+
+
+def training_run(tmp_path, name: str, start: float, last: float, best_step: int = 0, steps: int = 3):
+    from types import SimpleNamespace
+
+    log = tmp_path / f"{name}.csv"
+    pd.DataFrame({"event": ["init", "train", "tune"], "step": [0, 1, 3], "tune_f1_weighted": [start, None, last],
+                  "learning_rate": [0.0, 0.001, 0.002]}).to_csv(log, index=False)
+    return SimpleNamespace(log_path=log, best_step=best_step, best_metrics={"tune/f1_weighted": start}, steps=steps,
+                           epochs=1, stopped_by="epochs", wall_seconds=1.234)
+
+
+def test_fine_tune_summary_and_values(tmp_path):
+    runs = {"V1": training_run(tmp_path, "v1", 0.995, 0.9), "V2": training_run(tmp_path, "v2", 0.995, 0.8, best_step=3)}
+    summary = report.fine_tune_summary(runs)
+    assert summary.loc["V2", "last tune f1_weighted"] == 0.8 and summary.loc["V1", "tune evaluations"] == 2
+    assert summary.loc["V1", "seconds"] == 1.2
+    values = report.fine_tune_values(runs)
+    assert values["v1_selected_text"] == "the starting model itself (step 0)"
+    assert values["v2_selected_text"] == "the checkpoint of step 3"
+    assert values["v2_start_f1"] == 0.995 and values["v2_steps"] == 3
+
+
+def test_self_labelled_text_when_the_start_agrees_with_its_labels(tmp_path):
+    summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 0.99, 0.9)})
+    assert report.self_labelled_text(summary).startswith("This is built into the experiment")
+
+
+def test_self_labelled_text_when_the_start_leaves_room(tmp_path):
+    summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 0.995, 0.9),
+                                        "V2": training_run(tmp_path, "v2", 0.98, 0.9)})
+    assert report.self_labelled_text(summary).startswith("The starting model does not agree perfectly")
+
+
+def test_controls_table_marks_the_runs_made_here():
+    from types import SimpleNamespace
+
+    a = SimpleNamespace(name="a", extra=["x=1", "y=2"], purpose="p", seeds=(1, 2))
+    b = SimpleNamespace(name="b", extra=["z=3"], purpose="q", seeds=(3,))
+    table = report.controls_table([a, b], [b])
+    assert table.to_dict("index") == {"a": {"added to V2's list": "x=1; y=2", "what it isolates": "p",
+                                            "seeds": "1, 2", "run here": False},
+                                      "b": {"added to V2's list": "z=3", "what it isolates": "q", "seeds": "3",
+                                            "run here": True}}
+
+
+DRIFT = {"weights_relative": 1e-4, "weights_max_abs": 1e-3, "batch_norm_statistics_relative": 0.2,
+         "batch_norm_statistics_max_abs": 3.0}
+
+
+def test_drift_table_and_values(tmp_path):
+    runs = {"V2": training_run(tmp_path, "v2", 0.99, 0.9)}
+    table = report.drift_table(runs, {"V2": DRIFT})
+    assert table.loc["V2", "peak learning rate"] == 0.002 and table.loc["V2", "steps run"] == 3
+    assert report.drift_values({"v2": DRIFT}) == {"v2_weights_drift": 1e-4, "v2_bn_drift": 0.2}
+
+
+def test_controls_drift_text_when_no_control_ran():
+    assert report.controls_drift_text(pd.DataFrame(), [], {}) == "No control was run on this profile."
+
+
+def test_controls_drift_text_when_every_control_selected_the_start(tmp_path):
+    control_runs = {"c (seed 1)": training_run(tmp_path, "c1", 0.99, 0.9), "c (seed 2)": training_run(tmp_path, "c2", 0.99, 0.9)}
+    drifts = report.drift_table(control_runs, {name: DRIFT for name in control_runs})
+    text = report.controls_drift_text(drifts, ["c (seed 1)"], control_runs)
+    assert text == ("c (seed 1) ran 3 steps (peak learning rate 2.0e-03); its weights moved by 1.0e-04 and its "
+                    "statistics by 2.0e-01. Every control, too, selected the starting model (step 0) on the RNA tune set.")
+
+
+def test_controls_drift_text_lists_the_selected_checkpoints(tmp_path):
+    control_runs = {"c": training_run(tmp_path, "c", 0.99, 0.9, best_step=2)}
+    drifts = report.drift_table(control_runs, {"c": DRIFT})
+    assert report.controls_drift_text(drifts, ["c"], control_runs).endswith(" Selected checkpoints: c step 2.")
