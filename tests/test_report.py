@@ -581,3 +581,88 @@ def test_controls_drift_text_lists_the_selected_checkpoints(tmp_path):
     control_runs = {"c": training_run(tmp_path, "c", 0.99, 0.9, best_step=2)}
     drifts = report.drift_table(control_runs, {"c": DRIFT})
     assert report.controls_drift_text(drifts, ["c"], control_runs).endswith(" Selected checkpoints: c step 2.")
+
+
+# ---- chapter 8: what the rendering was computed with ----------------------------------------------------
+
+def test_short_and_relative(tmp_path):
+    assert report.short("abc") == "abc" and report.short({"a": 1}) == '{"a": 1}'
+    assert report.short("x" * 10, width=6) == "xxx..."
+    assert report.relative(str(tmp_path / "a" / "b"), tmp_path) == "a/b"
+    assert report.relative("/elsewhere/c", tmp_path) == "/elsewhere/c"
+
+
+def test_notebook_runs_with_and_without_records(tmp_path):
+    runs = report.notebook_runs({"02.ipynb": {"finished": "t2", "seconds": 60, "parameters": {"force": True}},
+                                 "01.ipynb": {"finished": "t1", "seconds": 120}})
+    assert list(runs.notebook) == ["01.ipynb", "02.ipynb"] and runs["parameters passed"].iloc[1] == '{"force": true}'
+    assert report.notebook_runs_values(runs) == {"total_run_minutes": 3.0, "notebooks_recorded": 2}
+    assert list(report.notebook_runs_table(runs, tmp_path / "state.json").index) == ["01.ipynb", "02.ipynb"]
+    empty = report.notebook_runs({})
+    assert report.notebook_runs_values(empty) == {"total_run_minutes": 0.0, "notebooks_recorded": 0}
+    assert report.notebook_runs_table(empty, tmp_path / "state.json").endswith("state.json records no runs yet")
+
+
+def test_notebook_parameters_read_defaults_comments_and_what_was_passed(tmp_path):
+    import json
+
+    path = tmp_path / "07_x.ipynb"
+    path.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]},
+         "source": ['profile = "demo"   # "demo" or "seed"\n', "force = False\n", "n = 3  # how many"]}]}))
+    table = report.notebook_parameters({"07_x": path}, {"07_x.ipynb": {"force": True, "n": 3}})
+    assert table.loc[("07_x", "profile"), "meaning"] == '"demo" or "seed"'
+    assert table.loc[("07_x", "force"), "this run"] == "True"
+    assert table.loc[("07_x", "n"), "this run"] == "" and table.loc[("07_x", "n"), "default"] == "3"
+
+
+def test_package_versions_list_lowcov_and_its_requirements():
+    table = report.package_versions(indirect=("pytest", "surely-not-installed-package"))
+    assert "lowcov" in table.index and "pandas" in table.index
+    assert table.loc["pytest", "required"] == "(indirect)"
+    assert "surely-not-installed-package" not in table.index
+
+
+def test_software_names_python_and_the_bundled_tools():
+    tools = report.software()
+    assert {"python", "htslib (bundled in pysam)", "minimap2 (mappy)", "torch device"} <= set(tools)
+
+
+def test_manifest_tables(tmp_path):
+    import json
+
+    stage = tmp_path / "data" / "demo" / "calls"
+    stage.mkdir(parents=True)
+    (stage / "call.manifest.json").write_text(json.dumps({
+        "stage": "call", "finished": "t", "seconds": 1.26, "params": {"a": {"b": 1}, "c": "x"},
+        "inputs": [{"path": str(tmp_path / "in.bam"), "size": 3, "sha256": "f" * 64}],
+        "outputs": [{"path": "/other/out.vcf", "size": 4, "mtime_ns": 9}]}))
+    records = report.manifest_records(tmp_path / "data")
+    stages = report.manifest_stages(records, tmp_path)
+    assert stages.loc["call", "directory"] == "data/demo/calls" and stages.loc["call", "seconds"] == 1.3
+    inputs = report.manifest_files(records, tmp_path, "inputs")
+    assert inputs.loc[("call", "in.bam"), "sha256"] == "f" * 64
+    assert report.manifest_files(records, tmp_path, "outputs").loc[("call", "/other/out.vcf"), "sha256"] == "(mtime) 9"
+    params = report.manifest_parameters(records)
+    assert params.loc[("call", "a.b"), "value"] == "1" and params.loc[("call", "c"), "value"] == "x"
+    assert report.manifest_files({}, tmp_path, "inputs") == "no stage recorded inputs"
+    assert report.manifest_parameters({}) == "no stage recorded parameters"
+
+
+def test_training_runs_and_example_sets(tmp_path):
+    import json
+
+    assert report.training_runs(tmp_path, tmp_path) == "no training runs yet"
+    assert report.example_sets(tmp_path, tmp_path) == "no example sets yet"
+    (tmp_path / "models" / "v1").mkdir(parents=True)
+    (tmp_path / "models" / "v1" / "best_checkpoint.json").write_text(json.dumps({
+        "complete": True, "steps": 5, "best_step": 0, "best_checkpoint_metric": "tune/f1_weighted", "best_value": 0.9,
+        "init": {"checkpoint": str(tmp_path / "models" / "original" / "best.pt")}}))
+    (tmp_path / "examples" / "dna.train").mkdir(parents=True)
+    (tmp_path / "examples" / "dna.train" / "example_info.json").write_text(json.dumps({
+        "mode": "training", "n_examples": 7, "height": 100, "width": 221, "channels": ["a", "b"],
+        "class_counts": {"hom_ref": 1}}))
+    runs = report.training_runs(tmp_path, tmp_path)
+    assert runs.loc["v1", "tune/f1_weighted"] == 0.9 and runs.loc["v1", "initialised from"] == "models/original/best.pt"
+    sets = report.example_sets(tmp_path, tmp_path)
+    assert sets.loc["dna.train", "geometry"] == "100 x 221 x 2" and sets.loc["dna.train", "examples"] == 7
