@@ -70,6 +70,9 @@ class BenchmarkResult:
     stats: dict[str, int]
     outputs: dict[str, Path]
     seconds: float
+    #: one entry per compared unit and side, with its decision and place: what :mod:`lowcov.bootstrap`
+    #: resamples (None for results read back from files)
+    observations: Observations | None = None
 
     def case_study_table(self, filters: tuple[str, ...] = ("ALL", "PASS")) -> pd.DataFrame:
         """The summary in the case study's column layout (hap.py's, without FP.al)."""
@@ -106,7 +109,8 @@ def _region_labels(n: int, labels: list[tuple[str, np.ndarray]]) -> list[str]:
 
 
 def _observations(truth: UnitTable, query: UnitTable, t_decision: np.ndarray, q_decision: np.ndarray,
-                  match: ContigMatch, subsets: dict[str, tuple[np.ndarray, np.ndarray]]) -> Observations:
+                  match: ContigMatch, subsets: dict[str, tuple[np.ndarray, np.ndarray]],
+                  match_contig_name: str) -> Observations:
     n_clusters = len(match.cluster_start)
     failing = ~query.passes
     cluster_has_failing = np.bincount(match.query.cluster[failing], minlength=n_clusters) > 0 \
@@ -128,6 +132,8 @@ def _observations(truth: UnitTable, query: UnitTable, t_decision: np.ndarray, q_
         homalt=np.concatenate([truth.blt == "homalt", query.blt == "homalt"]),
         subtypes=np.concatenate([truth.subtypes, query.subtypes]),
         subsets={name: np.concatenate([t_mask, q_mask]) for name, (t_mask, q_mask) in subsets.items()},
+        contig=np.full(len(truth) + len(query), match_contig_name, dtype=object),
+        start=np.concatenate([truth.region_start, query.region_start]).astype(np.int64),
     )
 
 
@@ -226,7 +232,7 @@ def compare(truth_vcf: str | os.PathLike, query_vcf: str | os.PathLike, referenc
                                                   q_units.pure_insertion))
                 t_labels.append((name, subsets[name][0]))
                 q_labels.append((name, subsets[name][1]))
-            parts.append(_observations(t_units, q_units, t_decision, q_decision, match, subsets))
+            parts.append(_observations(t_units, q_units, t_decision, q_decision, match, subsets, chrom))
             if output_prefix is not None and config.write_vcf:
                 vcf_records[chrom] = contig_records(
                     chrom, t_units, q_units, t_decision, q_decision, match.truth.kind, match.query.kind,
@@ -272,4 +278,4 @@ def compare(truth_vcf: str | os.PathLike, query_vcf: str | os.PathLike, referenc
     seconds = time.perf_counter() - began
     log.info("benchmark of %s against %s: %d truth and %d query units in %.1f s", query.path, truth.path,
              stats["truth units"], stats["query units"], seconds)
-    return BenchmarkResult(summary, extended, failure_frame, skipped, dict(stats), outputs, seconds)
+    return BenchmarkResult(summary, extended, failure_frame, skipped, dict(stats), outputs, seconds, observations)

@@ -8,7 +8,7 @@ query calls dropped); TRUTH.TOTAL is therefore equal in ALL and PASS.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ EXTENDED_COLUMNS = EXTENDED_KEYS + [
 METRIC_DECIMALS = 6
 
 # observation categories per row view
-_T_TP, _T_FN, _Q_TP, _Q_FP, _Q_UNK, _NONE = range(6)
+TRUTH_TP, TRUTH_FN, QUERY_TP, QUERY_FP, _Q_UNK, _NONE = range(6)
 
 
 @dataclass
@@ -51,6 +51,9 @@ class Observations:
     homalt: np.ndarray
     subtypes: np.ndarray
     subsets: dict[str, np.ndarray]  # subset name -> membership (without '*')
+    #: where each unit is (contig and 0-based start), for resampling by genomic block
+    contig: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    start: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def concatenate(cls, parts: list["Observations"], subset_names: list[str]) -> "Observations":
@@ -62,23 +65,23 @@ class Observations:
                    for s in subset_names}
         return cls(cat("is_truth", bool), cat("is_indel", bool), cat("decision", np.int8), cat("kind", np.int8),
                    cat("passes", bool), cat("ti", bool), cat("tv", bool), cat("het", bool), cat("homalt", bool),
-                   cat("subtypes", np.int64), subsets)
+                   cat("subtypes", np.int64), subsets, cat("contig", object), cat("start", np.int64))
 
     def categories(self, pass_view: bool) -> np.ndarray:
         d = self.decision
         cat = np.full(len(d), _NONE, dtype=np.int8)
         t, q = self.is_truth, ~self.is_truth
         if not pass_view:
-            cat[t & (d == TP)] = _T_TP
-            cat[t & (d == FN)] = _T_FN
-            cat[q & (d == TP)] = _Q_TP
-            cat[q & (d == FP)] = _Q_FP
+            cat[t & (d == TP)] = TRUTH_TP
+            cat[t & (d == FN)] = TRUTH_FN
+            cat[q & (d == TP)] = QUERY_TP
+            cat[q & (d == FP)] = QUERY_FP
             cat[q & (d == UNK)] = _Q_UNK
         else:
-            cat[t & (d == TP) & self.passes] = _T_TP
-            cat[t & ((d == FN) | ((d == TP) & ~self.passes))] = _T_FN
-            cat[q & (d == TP) & self.passes] = _Q_TP
-            cat[q & (d == FP) & self.passes] = _Q_FP
+            cat[t & (d == TP) & self.passes] = TRUTH_TP
+            cat[t & ((d == FN) | ((d == TP) & ~self.passes))] = TRUTH_FN
+            cat[q & (d == TP) & self.passes] = QUERY_TP
+            cat[q & (d == FP) & self.passes] = QUERY_FP
             cat[q & (d == UNK) & self.passes] = _Q_UNK
         return cat
 
@@ -112,11 +115,11 @@ def _tally(cat: np.ndarray, obs: Observations, mask: np.ndarray) -> dict[str, fl
     counts = {name: np.bincount(c, weights=getattr(obs, name)[mask].astype(np.float64), minlength=6)
               for name in ("ti", "tv", "het", "homalt")}
     counts["n"] = np.bincount(c, minlength=6).astype(np.float64)
-    fp = c == _Q_FP
+    fp = c == QUERY_FP
     kind = obs.kind[mask]
     groups = {
-        "TRUTH.TP": [_T_TP], "TRUTH.FN": [_T_FN], "TRUTH.TOTAL": [_T_TP, _T_FN],
-        "QUERY.TP": [_Q_TP], "QUERY.FP": [_Q_FP], "QUERY.UNK": [_Q_UNK], "QUERY.TOTAL": [_Q_TP, _Q_FP, _Q_UNK],
+        "TRUTH.TP": [TRUTH_TP], "TRUTH.FN": [TRUTH_FN], "TRUTH.TOTAL": [TRUTH_TP, TRUTH_FN],
+        "QUERY.TP": [QUERY_TP], "QUERY.FP": [QUERY_FP], "QUERY.UNK": [_Q_UNK], "QUERY.TOTAL": [QUERY_TP, QUERY_FP, _Q_UNK],
     }
     row: dict[str, float] = {}
     for group, cats in groups.items():
