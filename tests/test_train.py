@@ -368,6 +368,38 @@ def test_early_stopping_counts_evaluations_without_improvement(sets, tmp_path, m
     assert result.best_step == 8 and result.best_metrics["tune/f1_weighted"] == 0.6
 
 
+def test_the_warm_start_sets_the_bar_but_is_never_selected(trained, sets, tmp_path, monkeypatch):
+    # the warm start scores best of all; DeepVariant still deploys a trained checkpoint
+    scores = iter([0.9, 0.5, 0.6, 0.55, 0.95])
+
+    def fake_evaluate(*args, **kwargs):
+        return classification_metrics(np.eye(3, dtype=int), 0.0) | {"tune/f1_weighted": next(scores)}
+
+    monkeypatch.setattr(lowcov.train.loop, "evaluate", fake_evaluate)
+    config = fast_config(init_checkpoint=str(trained.best_checkpoint), early_stopping_patience=2, tune_every_steps=4)
+    result = train(sets["train"], sets["tune"], config, tmp_path / "warm", device="cpu", progress=False)
+    # no tune beat the bar (0.9): the counter went 0 -> 1 -> 2 at steps 4 and 8, and the tune at 12 stopped it
+    assert result.stopped_by == "early_stopping" and result.steps == 12
+    assert result.best_step == 8 and result.best_metrics["tune/f1_weighted"] == 0.6
+    record = json.loads((tmp_path / "warm" / "best_checkpoint.json").read_text())
+    assert record["warm_start_metrics"]["tune/f1_weighted"] == 0.9 and record["checkpoint_rule"] == 2
+    assert not (tmp_path / "warm" / "checkpoints" / "ckpt-0.pt").exists()
+    assert read_checkpoint_payload(result.best_checkpoint)["step"] == 8
+
+
+def test_a_run_recorded_under_the_old_checkpoint_rule_is_trained_again(trained, sets, tmp_path):
+    config = fast_config(num_epochs=1, max_steps=0)
+    first = train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False)
+    assert train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False).reused
+    path = tmp_path / "run" / "best_checkpoint.json"
+    record = json.loads(path.read_text())
+    del record["checkpoint_rule"]  # as written before DeepVariant's rule
+    path.write_text(json.dumps(record))
+    again = train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False,
+                  restart_on_change=True)
+    assert not again.reused and again.steps == first.steps
+
+
 def test_changed_config_in_used_experiment_dir_is_refused_unless_forced(sets, tmp_path):
     config = fast_config(num_epochs=1, max_steps=3)
     train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False)
@@ -393,6 +425,8 @@ def test_fine_tuning_starts_from_the_init_checkpoint(trained, sets, tmp_path):
     # DeepVariant evaluates the warm-start model first: it scores what the loaded model scored
     assert rows[0]["event"] == "init" and rows[0]["step"] == "0"
     assert float(rows[0]["tune_f1_weighted"]) == pytest.approx(trained.best_metrics["tune/f1_weighted"], abs=1e-5)
+    # DeepVariant's rule: the warm start is never the selected checkpoint
+    assert result.best_step > 0
     # the selected metrics are those logged at the selected step
     selected = [r for r in rows if r["step"] == str(result.best_step) and r["tune_f1_weighted"]]
     assert float(selected[-1]["tune_f1_weighted"]) == pytest.approx(result.best_metrics["tune/f1_weighted"], abs=1e-6)

@@ -25,12 +25,15 @@ What :func:`train` does, and where it follows DeepVariant's ``train.py``:
 - label smoothing, dropout before the classifier, exponential moving average of the weights (EMA,
   ``ema_momentum``); tuning, checkpoints and the best checkpoint use the EMA weights when ``use_ema``;
 - tune evaluations every ``tune_every_steps`` steps, at the end of each epoch, and before training when
-  fine-tuning from ``init_checkpoint`` (as DeepVariant does: the starting model's score is the bar a
-  fine-tuned checkpoint must beat, so ``best.pt`` can be the starting model itself);
-- best checkpoint by ``best_checkpoint_metric`` (default ``tune/f1_weighted``: per-class F1 over
-  hom-ref/het/hom-alt weighted by class support); early stopping at the ``early_stopping_patience``-th
-  consecutive tune evaluation without improvement (0 disables it), as DeepVariant's ``train.py`` does
-  (after a warm-start evaluation its counter starts one lower, so it waits one evaluation more there).
+  fine-tuning from ``init_checkpoint``. As in DeepVariant's ``train.py``, the warm start's score is only
+  the bar: it is logged (event ``init``) and recorded (``warm_start_metrics``), never saved as a checkpoint
+  and never selected; every tune of trained weights writes a checkpoint;
+- the selected checkpoint (``best.pt``) is the trained one with the best ``best_checkpoint_metric``
+  (default ``tune/f1_weighted``: per-class F1 over hom-ref/het/hom-alt weighted by class support), ties
+  going to the earlier, as a DeepVariant user picks among ``checkpoint-<step>-<metric>`` files; early
+  stopping counts as DeepVariant's does (a tune that beats the bar resets the counter to zero; at every
+  tune the run stops once the counter has reached ``early_stopping_patience``, else the counter goes up
+  by one; 0 disables it);
 
 Outputs in ``experiment_dir``: ``train_log.csv`` (one row per log/tune event, written as it goes),
 ``checkpoints/ckpt-<step>.pt`` (evaluated weights, the last ``keep_checkpoints`` kept),

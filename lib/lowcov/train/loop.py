@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 
 LOG_NAME, RECORD_NAME = "train_log.csv", "best_checkpoint.json"
+#: which checkpoint rule a run followed: runs recorded under another rule are trained again. 1 (lowcov
+#: before 2026-11): the warm start was a checkpoint and could be selected; 2: DeepVariant's rule, the
+#: warm start only sets the bar (``_Trainer._evaluate_and_checkpoint``)
+CHECKPOINT_RULE = 2
 LOG_COLUMNS = ("step", "epoch", "event", "learning_rate", "train_loss", "tune_loss", "tune_accuracy",
                "tune_f1_weighted", "tune_f1_homref", "tune_f1_het", "tune_f1_homalt", "examples_per_second",
                "wall_seconds")
@@ -67,9 +71,16 @@ class _Progress:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    #: the selected checkpoint: the trained one with the best tune metric (ties: the earlier)
     best_value: float | None = None
     best_step: int | None = None
     best_metrics: dict[str, float] = field(default_factory=dict)
+    #: DeepVariant's ``best_checkpoint_value``: the bar a tune must beat to reset early stopping; the
+    #: warm start's score sets it first
+    bar_value: float | None = None
+    #: the warm-start model's tune metrics (logged and drawn as the bar; never selectable)
+    warm_start_metrics: dict[str, float] = field(default_factory=dict)
+    #: DeepVariant's early-stopping counter (``state.early_stopping``)
     evals_without_improvement: int = 0
     finished: str = ""  # why the run ended ("" = still running)
     train_loss_sum: float = 0.0
@@ -245,7 +256,7 @@ class _Trainer:
             bar = tqdm(total=self.steps_per_epoch * config.num_epochs, initial=state.step, unit="step",
                        desc="train", dynamic_ncols=True, disable=None)
         try:
-            if state.step == 0 and config.init_checkpoint and state.best_step is None:
+            if state.step == 0 and config.init_checkpoint and not state.warm_start_metrics:
                 # DeepVariant evaluates a warm-start model before training: its score is the bar to beat.
                 self._consistent = False
                 self._evaluate_and_checkpoint("init")
@@ -329,10 +340,6 @@ class _Trainer:
             config.tune_every_steps and state.step % config.tune_every_steps == 0)
         if scheduled:
             self._evaluate_and_checkpoint("tune")
-            if config.early_stopping_patience and state.evals_without_improvement >= config.early_stopping_patience:
-                logger.info("early stopping at step %d: %d evaluations without improvement",
-                            state.step, state.evals_without_improvement)
-                state.finished = "early_stopping"
         elif config.log_every_steps and state.step % config.log_every_steps == 0:
             self._log_row("train")
         if not state.finished and self._max_steps_reached():
@@ -344,13 +351,26 @@ class _Trainer:
         return bool(config.max_steps) and state.step >= config.max_steps and state.epoch < config.num_epochs
 
     def _evaluate_and_checkpoint(self, event: str) -> None:
-        """A scheduled evaluation: log row, ckpt-<step>.pt, best tracking, early-stopping count, last.pt."""
+        """A scheduled evaluation, with DeepVariant's checkpoint rules (deepvariant/train.py, 1.8).
+
+        The warm start ("init") is scored and its metric becomes the bar, but it is not saved and cannot be
+        selected. Every tune of trained weights writes ``ckpt-<step>.pt`` (DeepVariant's
+        ``ema/checkpoint-<step>-<metric>``); the selected checkpoint (``best.pt``) is the trained one with
+        the best metric, ties going to the earlier. Early stopping counts as DeepVariant's does: a tune that
+        beats the bar raises it and resets the counter; then, at every tune, the run stops if the counter
+        has reached ``early_stopping_patience``, else the counter goes up by one.
+        """
         config, state = self.config, self.state
         metrics = evaluate(self.evaluated_model, self.tune, config.label_smoothing, self.device, self.eval_batch_size)
         value = metrics[config.best_checkpoint_metric]
         logger.info("step %d: %s=%.5f accuracy=%.4f loss=%.4f", state.step, config.best_checkpoint_metric,
                     value, metrics["tune/categorical_accuracy"], metrics["tune/loss"])
         self._log_row(event, metrics)
+        if event == "init":
+            state.bar_value, state.warm_start_metrics = value, dict(metrics)
+            self._write_record(complete=False)
+            self._save_last()
+            return
         checkpoint = self.checkpoint_dir / f"ckpt-{state.step}.pt"
         self._save_evaluated(checkpoint, metrics)
         if state.step not in state.saved_checkpoints:
@@ -359,8 +379,14 @@ class _Trainer:
             (self.checkpoint_dir / f"ckpt-{state.saved_checkpoints.pop(0)}.pt").unlink(missing_ok=True)
         if metric_is_better(config.best_checkpoint_metric, value, state.best_value):
             state.best_value, state.best_step, state.best_metrics = value, state.step, dict(metrics)
-            state.evals_without_improvement = 0
             shutil.copyfile(checkpoint, self.best_path)
+        if metric_is_better(config.best_checkpoint_metric, value, state.bar_value):
+            state.bar_value = value
+            state.evals_without_improvement = 0
+        if config.early_stopping_patience and state.evals_without_improvement >= config.early_stopping_patience:
+            logger.info("early stopping at step %d: %d tunes without beating %s=%.5f", state.step,
+                        state.evals_without_improvement, config.best_checkpoint_metric, state.bar_value)
+            state.finished = "early_stopping"
         else:
             state.evals_without_improvement += 1
         self._write_record(complete=False)
@@ -394,7 +420,8 @@ class _Trainer:
         record = json.loads(self.record_path.read_text())
         recorded, wanted = record.get("config") or {}, self.config.to_dict()
         # max_steps decides where a run stopped: a larger limit continues it
-        if (record.get("complete") and _comparable(recorded) == _comparable(wanted)
+        if (record.get("complete") and record.get("checkpoint_rule") == CHECKPOINT_RULE
+                and _comparable(recorded) == _comparable(wanted)
                 and recorded.get("max_steps", 0) == wanted["max_steps"]
                 and record.get("data") == self.data_signature and self.best_path.exists()):
             return record
@@ -405,7 +432,10 @@ class _Trainer:
         differ (an empty list when only the examples differ)."""
         payload = read_checkpoint_payload(self.last_path)
         saved, wanted = payload.get("train_config", {}), self.config.to_dict()
-        if payload.get("extra", {}).get("data") == self.data_signature and _comparable(saved) == _comparable(wanted):
+        extra = payload.get("extra", {})
+        if extra.get("checkpoint_rule") != CHECKPOINT_RULE:
+            return ["checkpoint_rule"]
+        if extra.get("data") == self.data_signature and _comparable(saved) == _comparable(wanted):
             return None
         saved, wanted = _comparable(saved), _comparable(wanted)
         return sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
@@ -451,6 +481,7 @@ class _Trainer:
             "cuda_rng_state": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
             "data": self.data_signature,
             "init_report": self.init_report,
+            "checkpoint_rule": CHECKPOINT_RULE,
         }
         save_checkpoint(self.last_path, self.model, train_config=self.config.to_dict(), step=self.state.step,
                         epoch=self._epoch_float(), extra=extra)
@@ -505,6 +536,8 @@ class _Trainer:
             "best_step": state.best_step,
             "best_value": state.best_value,
             "best_metrics": state.best_metrics,
+            "warm_start_metrics": state.warm_start_metrics,
+            "checkpoint_rule": CHECKPOINT_RULE,
             "best_checkpoint": str(self.best_path.relative_to(self.dir)),
             "last_checkpoint": str(self.last_path.relative_to(self.dir)),
             "steps": state.step,
