@@ -666,3 +666,56 @@ def test_training_runs_and_example_sets(tmp_path):
     assert runs.loc["v1", "tune/f1_weighted"] == 0.9 and runs.loc["v1", "initialised from"] == "models/original/best.pt"
     sets = report.example_sets(tmp_path, tmp_path)
     assert sets.loc["dna.train", "geometry"] == "100 x 221 x 2" and sets.loc["dna.train", "examples"] == 7
+
+
+# ---- chapters 4 and 5: the pseudo-truth and the RNA examples --------------------------------------------
+
+FACTS = {"rna_examples": 50, "contigs": ["chr2", "chr10"], "confident_bases": 1000, "rna_min_depth_bases": 1500,
+         "filter": {"records": 40, "not_pass": 10, "ref_genotype": 5, "low_gq": 0, "low_depth": 1, "kept": 24}}
+
+
+def test_pseudo_truth_steps_and_values():
+    steps = report.pseudo_truth_steps(FACTS, 0, 3)
+    assert steps.records.to_dict() == {"RNA calling examples (candidates)": 50, "calls written": 40,
+                                       "removed: not PASS (RefCall/LowQual)": 10, "removed: reference genotype": 5,
+                                       "removed: GQ < 0": 0, "removed: DP < 3": 1, "pseudo-truth variants": 24}
+    assert report.pseudo_truth_values(FACTS) == {"rna_contigs": "chr2, chr10", "pseudo_truth_variants": 24,
+                                                 "rna_calls": 40, "rna_confident_bases": 1000,
+                                                 "rna_min_depth_bases": 1500}
+
+
+def test_pseudo_truth_quality_glues_counts_as_integers():
+    quality = result()
+    quality.summary["QUERY.TOTAL.het_hom_ratio"] = 3.0
+    quality.summary["TRUTH.TOTAL.het_hom_ratio"] = 1.5
+    values = report.pseudo_truth_quality(quality)
+    assert values["pseudo_snp_total"] == 100 and isinstance(values["pseudo_snp_total"], int)
+    assert values["pseudo_indel_gt"] == 2 and values["pseudo_indel_fp"] == 5
+    assert values["pseudo_snp_f1_score"] == pytest.approx(0.92) and isinstance(values["pseudo_snp_recall"], float)
+    assert values["pseudo_snp_het_hom"] == 3.0 and values["truth_indel_het_hom"] == 1.5
+
+
+def test_gq_sweep_one_row_per_type_and_threshold():
+    table = report.gq_sweep({0: {"kept": 24}, 20: {"kept": 20}}, {0: result(), 20: result(snp=moved(recall=-0.1))})
+    assert list(table.index) == [("INDEL", 0), ("INDEL", 20), ("SNP", 0), ("SNP", 20)]
+    assert table.loc[("SNP", 20), "METRIC.Recall"] == pytest.approx(0.8)
+    assert table.loc[("SNP", 20), "pseudo-truth variants"] == 20
+
+
+def test_editing_values_and_table():
+    calls = pd.DataFrame({"position": [1, 2, 3], "GT": ["0/1", "0/0", "1/1"]})
+    in_truth = pd.DataFrame({"position": [3]})
+    assert report.editing_values(5, calls, in_truth) == {"editing_sites": 5, "editing_called": 2,
+                                                         "editing_in_truth": 1}
+    assert list(report.editing_table(calls, in_truth)["in pseudo-truth"]) == [False, False, True]
+
+
+def test_class_balance_values_and_table():
+    balance = pd.DataFrame({"hom_ref": [6, 3], "het": [3, 1], "hom_alt": [0, 1], "examples": [9, 5],
+                            "het fraction": [1 / 3, 0.2]}, index=["train", "tune"])
+    values = report.class_balance_values(balance, {"hom_ref": 2, "het": 4, "hom_alt": 2})
+    assert values["rna_train_examples"] == 9 and values["rna_tune_hom_alt"] == 1
+    assert values["rna_train_het_per_homalt"] == 3.0  # no hom-alt: the het count
+    assert values["dna_het_fraction"] == 0.5 and values["dna_het_per_homalt"] == 2.0
+    html = report.class_balance_table(balance).to_html()
+    assert "0.333" in html and ">6<" in html
