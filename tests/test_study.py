@@ -158,16 +158,41 @@ def test_controls_are_v2_plus_their_lines_and_change_only_what_they_say(tmp_path
                                  if getattr(config, k) != getattr(v2, k)}
     assert changed == {"v2_frozen_bn": {"freeze_batch_norm": True},
                        "v2_small_batches": {"batch_size": 32, "warmup_steps": 0},
-                       "v2_small_batches_frozen_bn": {"batch_size": 32, "warmup_steps": 0, "freeze_batch_norm": True}}
+                       "v2_small_batches_frozen_bn": {"batch_size": 32, "warmup_steps": 0, "freeze_batch_norm": True},
+                       # the data controls keep V2's settings: only their examples (and the DNA one's steps) differ
+                       "dna_low_coverage": {}, "rna_truth_labels": {}}
     chosen = controls.fine_tune_controls(["v2_small_batches", "v2_frozen_bn"])
     assert [c.slug for c in chosen] == ["v2_frozen_bn", "v2_small_batches"]  # the library's order
     runs = [(run.name, run.directory, run.seed) for control in controls.FINE_TUNE_CONTROLS for run in control.runs]
     assert runs[:3] == [("V2, frozen BN", "v2_frozen_bn", 2024),
                         ("V2, small batches (seed 2024)", "v2_small_batches", 2024),
                         ("V2, small batches (seed 2025)", "v2_small_batches_seed2025", 2025)]
-    assert len({directory for _, directory, _ in runs}) == len(runs) == 7
+    assert len({directory for _, directory, _ in runs}) == len(runs) == 13
     with pytest.raises(ValueError, match=r"unknown fine-tuning controls \['v3'\]"):
         controls.fine_tune_controls(["v3"])
+
+
+def test_the_dna_control_runs_v2s_number_of_steps(tmp_path, monkeypatch):
+    dna = controls.fine_tune_controls(["dna_low_coverage"])[0]
+    assert dna.examples == "dna_low_coverage" and dna.steps_of_v2
+    seen = {}
+    monkeypatch.setattr(controls, "fine_tune", lambda layout, directory, overrides, sets, init, extra, threads, force:
+                        seen.update(directory=directory, extra=extra))
+    run = dna.runs[1]
+    controls.fine_tune_control(Layout("demo", root=tmp_path), run, None, "x.pt", v2_steps=20)
+    assert seen == {"directory": "dna_low_coverage_seed2025", "extra": ["config.seed=2025", "config.max_steps=20"]}
+    with pytest.raises(ValueError, match="as many steps as V2"):
+        controls.fine_tune_control(Layout("demo", root=tmp_path), run, None, "x.pt")
+    with pytest.raises(ValueError, match="examples must be one of"):
+        controls.FineTuneControl("x", "x", (), "", examples="protein")
+
+
+def test_replicate_runs_are_named_and_stored_apart():
+    seeds = fine_tuning.REPLICATE_SEEDS
+    assert len(set(seeds)) >= 3 and seeds[0] == TrainConfig().seed  # the first replicate is the unreplicated run
+    assert [fine_tuning.run_directory("v2", s) for s in seeds] == ["v2"] + [f"v2_seed{s}" for s in seeds[1:]]
+    assert fine_tuning.run_name("V2", 2025, fine_tuning.REPLICATE_SEEDS) == "V2 (seed 2025)"
+    assert fine_tuning.run_name("V2", 2024, (2024,)) == "V2"
 
 
 def test_original_statistics_need_a_finished_run(tmp_path):

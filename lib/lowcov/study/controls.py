@@ -7,20 +7,27 @@ a run's end-of-run weights. Reads what :mod:`.fine_tuning` reads; writes ``model
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 from ..layout import Layout
+from ..make_examples import ExamplesConfig
 from ..manifest import run_stage
 from ..model import with_batch_norm_statistics
 from ..shards import ExampleSets
-from ..train import CASE_STUDY_V2, TrainConfig, TrainResult
-from .fine_tuning import fine_tune, fine_tuned_checkpoints
-from .original_model import original_checkpoint
+from ..train import CASE_STUDY_V2, TrainResult
+from .fine_tuning import DEFAULT_SEED, fine_tune, fine_tuned_checkpoints, run_directory, run_name
+from .original_model import original_checkpoint, training_examples
+from .pseudo_truth import RnaTruth
+from .rna_examples import rna_training_examples
 
-#: the seed of DeepVariant-style runs here (TrainConfig's default): the case study's V1 and V2 use it
-DEFAULT_SEED = TrainConfig().seed
+#: where a control's training and tune examples come from: V2's RNA examples; the DNA of the training
+#: contigs at :data:`DNA_CONTROL_FRACTION` of its reads, labelled by the truth; or V2's RNA reads labelled
+#: by the real truth instead of the pseudo-truth (the demo knows it; the case study could not)
+EXAMPLE_SOURCES = ("rna", "dna_low_coverage", "rna_truth_labels")
+#: the coverage of the DNA control's reads: the test set's 50 %
+DNA_CONTROL_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,14 @@ class FineTuneControl:
     purpose: str
     #: one run per seed (data order, dropout): runs whose outcome may hinge on the seed are replicated
     seeds: tuple[int, ...] = (DEFAULT_SEED,)
+    #: one of :data:`EXAMPLE_SOURCES`
+    examples: str = "rna"
+    #: stop after as many optimiser steps as V2 took (a larger example set would otherwise take more)
+    steps_of_v2: bool = False
+
+    def __post_init__(self):
+        if self.examples not in EXAMPLE_SOURCES:
+            raise ValueError(f"{self.name}: examples must be one of {EXAMPLE_SOURCES}, got {self.examples!r}")
 
     @property
     def overrides(self) -> list[str]:
@@ -55,11 +70,11 @@ class ControlRun:
 
     @property
     def name(self) -> str:
-        return self.control.name if len(self.control.seeds) == 1 else f"{self.control.name} (seed {self.seed})"
+        return run_name(self.control.name, self.seed, self.control.seeds)
 
     @property
     def directory(self) -> str:
-        return self.control.slug if self.seed == DEFAULT_SEED else f"{self.control.slug}_seed{self.seed}"
+        return run_directory(self.control.slug, self.seed)
 
 
 _FREEZE = "config.freeze_batch_norm=true"
@@ -80,6 +95,12 @@ FINE_TUNE_CONTROLS = (
                     _REPLICATES),
     FineTuneControl("V2, small batches, frozen BN", "v2_small_batches_frozen_bn", _SMALL_BATCHES + (_FREEZE,),
                     "both: what learning from the RNA labels does with the DNA statistics kept", _REPLICATES),
+    FineTuneControl("DNA at 50 %", "dna_low_coverage", (),
+                    "V2's settings and steps on 50 % DNA labelled by the truth: fine-tuning itself, without RNA",
+                    _REPLICATES, examples="dna_low_coverage", steps_of_v2=True),
+    FineTuneControl("RNA, truth labels", "rna_truth_labels", (),
+                    "V2 on the same RNA reads labelled by the real truth: RNA pileups without the pseudo-truth",
+                    _REPLICATES, examples="rna_truth_labels"),
 )
 
 
@@ -92,11 +113,31 @@ def fine_tune_controls(slugs: Sequence[str]) -> tuple[FineTuneControl, ...]:
     return tuple(control for control in FINE_TUNE_CONTROLS if control.slug in set(slugs))
 
 
+def control_examples(layout: Layout, control: FineTuneControl, rna_sets: ExampleSets, preset: str = "ccs",
+                     config: ExamplesConfig = ExamplesConfig(), force: bool = False) -> ExampleSets:
+    """The training and tune examples of ``control`` (made once, shared by its seeds)."""
+    if control.examples == "rna":
+        return rna_sets
+    if control.examples == "dna_low_coverage":
+        fraction = replace(config, read_fractions=(DNA_CONTROL_FRACTION,))
+        return training_examples(layout, layout.dna_bam, f"dna_ds{round(DNA_CONTROL_FRACTION * 100):02d}",
+                                 layout.truth_vcf, layout.confident_bed, layout.dna_reference, fraction, force=force)
+    truth = RnaTruth.existing(layout, preset)
+    return rna_training_examples(layout, preset, f"rna_{preset}_truth_labels", layout.truth_vcf,
+                                 truth.confident_bed, config, force)
+
+
 def fine_tune_control(layout: Layout, run: ControlRun, sets: ExampleSets, init_checkpoint: str | os.PathLike,
-                      execution_overrides: Sequence[str] = (), threads: int = 2, force: bool = False) -> TrainResult:
-    """Run (or reuse) one seed of a control into ``<profile>/models/<run.directory>``."""
-    return fine_tune(layout, run.directory, run.control.overrides, sets, init_checkpoint,
-                     [*execution_overrides, f"config.seed={run.seed}"], threads, force)
+                      execution_overrides: Sequence[str] = (), threads: int = 2, force: bool = False,
+                      v2_steps: int | None = None) -> TrainResult:
+    """Run (or reuse) one seed of a control on ``sets`` (:func:`control_examples`) into
+    ``<profile>/models/<run.directory>``; ``v2_steps`` caps a control that takes V2's number of steps."""
+    extra = [*execution_overrides, f"config.seed={run.seed}"]
+    if run.control.steps_of_v2:
+        if not v2_steps:
+            raise ValueError(f"{run.control.name} runs as many steps as V2: pass v2_steps")
+        extra.append(f"config.max_steps={v2_steps}")
+    return fine_tune(layout, run.directory, run.control.overrides, sets, init_checkpoint, extra, threads, force)
 
 
 def with_original_statistics(layout: Layout, name: str, force: bool = False) -> Path:

@@ -21,6 +21,23 @@ from ..train import RECORD_NAME, TrainConfig, TrainResult, apply_overrides, trai
 
 log = logging.getLogger(__name__)
 
+#: the seed of DeepVariant-style runs here (TrainConfig's default)
+DEFAULT_SEED = TrainConfig().seed
+#: V1 and V2 each run with these seeds (the order the examples are drawn in, dropout): one run is one draw
+#: of that randomness, so the book reports the mean over seeds with an interval that covers them
+REPLICATE_SEEDS = (DEFAULT_SEED, DEFAULT_SEED + 1, DEFAULT_SEED + 2)
+
+
+def run_directory(slug: str, seed: int) -> str:
+    """The model directory of one seed of a run (``v2``, ``v2_seed2025``)."""
+    return slug if seed == DEFAULT_SEED else f"{slug}_seed{seed}"
+
+
+def run_name(name: str, seed: int, seeds: Sequence[int]) -> str:
+    """How one seed of a replicated run is named in tables (``V2 (seed 2025)``); a lone run keeps its name."""
+    return name if len(seeds) == 1 else f"{name} (seed {seed})"
+
+
 #: Keys that only say how a run executes, never what it computes: the only additions allowed on top
 #: of the case study's override lists.
 FINE_TUNE_EXECUTION_KEYS = frozenset({"num_threads", "log_every_steps", "seed", "keep_checkpoints",

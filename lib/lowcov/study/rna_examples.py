@@ -4,6 +4,7 @@ Reads the RNA BAM and the pseudo-truth of chapter 4; writes ``examples/rna_<pres
 """
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -18,13 +19,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 def make_rna_examples(layout: Layout, truth: RnaTruth, preset: str = "ccs", config: ExamplesConfig = ExamplesConfig(),
-                 force: bool = False) -> ExampleSets:
+                      force: bool = False) -> ExampleSets:
     """Training (training contigs) and tune (chr10) examples of the RNA reads, labelled by the
     pseudo-truth inside the RNA confident regions, with the RNA candidate thresholds."""
     require_inputs({truth.pseudo_truth_vcf: "04_truth_generation", truth.confident_bed: "04_truth_generation"})
+    return rna_training_examples(layout, preset, f"rna_{preset}", truth.pseudo_truth_vcf, truth.confident_bed,
+                                 config, force)
+
+
+def rna_training_examples(layout: Layout, preset: str, name: str, labels_vcf: str | os.PathLike,
+                          confident_bed: str | os.PathLike, config: ExamplesConfig = ExamplesConfig(),
+                          force: bool = False) -> ExampleSets:
+    """RNA examples of the training and tune contigs labelled by ``labels_vcf`` inside ``confident_bed``,
+    with the RNA candidate thresholds, into ``examples/<name>.{train,tune}``."""
     config = replace(config, candidates=RNA_CANDIDATES, read_fractions=(1.0,))
-    return training_examples(layout, layout.rna_bam(preset), f"rna_{preset}", truth.pseudo_truth_vcf,
-                             truth.confident_bed, layout.rna_reference, config, force=force)
+    return training_examples(layout, layout.rna_bam(preset), name, labels_vcf, confident_bed, layout.rna_reference,
+                             config, force=force)
 
 
 def existing_rna_examples(layout: Layout, preset: str = "ccs") -> ExampleSets:
