@@ -1,0 +1,734 @@
+"""DeepVariant's example files -- gzip TFRecord files of ``tf.train.Example`` records, their sharded names
+and ``example_info.json`` -- read and written without TensorFlow, and converted to and from lowcov's
+example sets; unlike DeepVariant, the writer keeps only the fields of the candidate ``Variant`` it is
+given (lowcov's examples carry no calls or INFO) and never writes ``denovo_label``.
+
+A TFRecord file is a sequence of records, each framed as::
+
+    uint64 length (little-endian) | uint32 masked crc32c(length) | data | uint32 masked crc32c(data)
+
+and DeepVariant gzips the whole stream (``TFRecordOptions(compression_type="GZIP")``; files end in
+``.gz``). Each record is a serialized ``tf.train.Example`` (``tensorflow/core/example/example.proto``,
+``feature.proto``) whose features, as ``make_examples_native.cc`` writes them, are:
+
+==============================  ==========  ==============================================================
+``image/encoded``               bytes       the pileup, uint8, height x width x channels, row-major
+``image/shape``                 int64[3]    [height, width, channels]
+``label``                       int64       genotype class 0/1/2 (training mode only)
+``variant/encoded``             bytes       a serialized ``nucleus.genomics.v1.Variant``
+``alt_allele_indices/encoded``  bytes       a serialized ``CallVariantsOutput.AltAlleleIndices``
+``locus``                       bytes       ``"<reference_name>:<start + 1>-<end>"`` (1-based, inclusive)
+``variant_type``                int64       0 unknown, 1 SNP, 2 indel (``EncodedVariantType``)
+``sequencing_type``             int64       ``PileupImageOptions.SequencingType`` (1 WGS, 2 WES)
+==============================  ==========  ==============================================================
+
+The protobuf wire format is encoded and decoded here by hand for these few messages; the CRC is
+crc32c from ``google-crc32c``.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
+
+import google_crc32c
+import numpy as np
+from isal import igzip, isal_zlib
+
+from . import InputError
+from .fileio import atomic_output, publish, remove_with_sidecars, temporary_name
+from .shards import META_FIELDS, ExampleSet, read_shard, shard_name, write_info, write_shard
+
+#: DeepVariantChannelEnum (deepvariant/protos/deepvariant.proto) -> channel name (pileup_channel_lib.h)
+CHANNEL_NAMES: dict[int, str] = {
+    1: "read_base", 2: "base_quality", 3: "mapping_quality", 4: "strand", 5: "read_supports_variant",
+    6: "base_differs_from_ref", 7: "haplotype", 8: "allele_frequency",
+    9: "diff_channels_alternate_allele_1", 10: "diff_channels_alternate_allele_2",
+    11: "read_mapping_percent", 12: "avg_base_quality", 13: "identity", 14: "gap_compressed_identity",
+    15: "gc_content", 16: "is_homopolymer", 17: "homopolymer_weighted", 18: "blank", 19: "insert_size",
+    20: "base_channels_alternate_allele_1", 21: "base_channels_alternate_allele_2",
+}
+CHANNEL_ENUMS: dict[str, int] = {name: number for number, name in CHANNEL_NAMES.items()}
+#: EncodedVariantType (make_examples_native.h)
+VARIANT_UNKNOWN, VARIANT_SNP, VARIANT_INDEL = 0, 1, 2
+#: PileupImageOptions.SequencingType (deepvariant.proto)
+SEQUENCING_TYPES = {"UNSPECIFIED_SEQ_TYPE": 0, "WGS": 1, "WES": 2, "TRIO": 3}
+#: the DeepVariant release whose example format (and example_info.json) is written
+DEEPVARIANT_VERSION = "1.8.0"
+INFO_SUFFIX = ".example_info.json"
+
+_HEADER = struct.Struct("<QI")
+_CRC = struct.Struct("<I")
+_MASK_DELTA = 0xA282EAD8
+
+
+def masked_crc32c(data: bytes | memoryview) -> int:
+    """TFRecord's checksum: crc32c rotated right by 15 bits plus a constant (so that CRCs of data that
+    itself holds CRCs do not degenerate)."""
+    crc = google_crc32c.value(data if isinstance(data, bytes) else bytes(data))
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+# --------------------------------------------------------------------------------------------------
+# TFRecord framing
+
+
+def _is_gzip(path: str | os.PathLike, compressed: bool | None) -> bool:
+    return str(path).endswith(".gz") if compressed is None else compressed
+
+
+def _read_exact(handle: BinaryIO, size: int) -> bytes:
+    data = handle.read(size)
+    while len(data) < size:
+        more = handle.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def iter_records(path: str | os.PathLike, compressed: bool | None = None) -> Iterator[bytes]:
+    """The records of one TFRecord file, streamed (memory: one record), CRCs checked. ``compressed``:
+    gzip or not; by default, whether the name ends in ``.gz``."""
+    number = 0
+    try:
+        with (igzip.open(path, "rb") if _is_gzip(path, compressed) else open(path, "rb")) as handle:
+            while True:
+                header = _read_exact(handle, _HEADER.size)
+                if not header:
+                    return
+                if len(header) < _HEADER.size:
+                    raise InputError(f"{path}: record {number} is truncated (file ends inside its header)")
+                length, length_crc = _HEADER.unpack(header)
+                if masked_crc32c(header[:8]) != length_crc:
+                    raise InputError(f"{path}: record {number}: the CRC of its length does not match "
+                                     "(corrupt file, or not a TFRecord file)")
+                data = _read_exact(handle, length)
+                footer = _read_exact(handle, _CRC.size)
+                if len(data) < length or len(footer) < _CRC.size:
+                    raise InputError(f"{path}: record {number} is truncated ({len(data)} of {length} bytes)")
+                if masked_crc32c(data) != _CRC.unpack(footer)[0]:
+                    raise InputError(f"{path}: record {number}: the CRC of its data does not match (corrupt file)")
+                yield data
+                number += 1
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except EOFError as exc:
+        raise InputError(f"{path}: record {number} is truncated (the gzip stream ends early: {exc})") from exc
+    except (OSError, zlib.error, isal_zlib.error) as exc:
+        raise InputError(f"{path}: record {number}: cannot decompress ({exc})") from exc
+
+
+class RecordWriter:
+    """Writes a TFRecord file atomically: the records appear under ``path`` only when :meth:`close`
+    (or the end of the ``with`` block) completes; an exception inside the block leaves no file."""
+
+    def __init__(self, path: str | os.PathLike, compressed: bool | None = None, level: int = 1) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = temporary_name(self.path)
+        # ISA-L's levels are 0-3; level 1 is several times faster than zlib's default at a similar size
+        self._handle = (igzip.open(self._tmp, "wb", compresslevel=level) if _is_gzip(path, compressed)
+                        else open(self._tmp, "wb"))
+
+    def write(self, record: bytes) -> None:
+        length = struct.pack("<Q", len(record))
+        self._handle.write(length + _CRC.pack(masked_crc32c(length)))
+        self._handle.write(record)
+        self._handle.write(_CRC.pack(masked_crc32c(record)))
+        self.count += 1
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+            publish(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._handle.close()
+        remove_with_sidecars(self._tmp)
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, kind, exc, traceback) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_records(path: str | os.PathLike, records: Iterable[bytes], compressed: bool | None = None) -> Path:
+    with RecordWriter(path, compressed) as writer:
+        for record in records:
+            writer.write(record)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# protobuf wire format
+
+
+def _varint(value: int) -> bytes:
+    value &= 0xFFFFFFFFFFFFFFFF  # negative int32/int64 are sent as 64-bit two's complement
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _read_varint(buffer: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(buffer):
+            raise ValueError("varint runs past the end of the message")
+        byte = buffer[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _fields(buffer: memoryview) -> Iterator[tuple[int, int, int | memoryview, int, int]]:
+    """``(field number, wire type, value, start, end)`` for each field of a message; ``value`` is an int
+    for varint and fixed-width fields, a view for length-delimited ones; ``start:end`` spans the field."""
+    pos = 0
+    while pos < len(buffer):
+        start = pos
+        key, pos = _read_varint(buffer, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _read_varint(buffer, pos)
+        elif wire == 1:
+            if pos + 8 > len(buffer):
+                raise ValueError("fixed64 field runs past the end of the message")
+            value = int.from_bytes(buffer[pos:pos + 8], "little")
+            pos += 8
+        elif wire == 2:
+            size, pos = _read_varint(buffer, pos)
+            if pos + size > len(buffer):
+                raise ValueError(f"field {number} ({size} bytes) runs past the end of the message")
+            value = buffer[pos:pos + size]
+            pos += size
+        elif wire == 5:
+            if pos + 4 > len(buffer):
+                raise ValueError("fixed32 field runs past the end of the message")
+            value = int.from_bytes(buffer[pos:pos + 4], "little")
+            pos += 4
+        else:
+            raise ValueError(f"unsupported wire type {wire} for field {number}")
+        yield number, wire, value, start, pos
+
+
+def _tag(number: int, wire: int) -> bytes:
+    return _varint(number << 3 | wire)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _tag(number, 2) + _varint(len(payload)) + payload
+
+
+def _packed_varints(values: Iterable[int]) -> bytes:
+    return b"".join(_varint(int(v)) for v in values)
+
+
+def _repeated_ints(value: int | memoryview, wire: int) -> list[int]:
+    """A repeated integer field's values from one occurrence: packed (length-delimited) or not."""
+    if wire == 0:
+        return [_signed(value)]
+    if wire != 2:
+        raise ValueError(f"integer list with wire type {wire}")
+    values, pos = [], 0
+    while pos < len(value):
+        number, pos = _read_varint(value, pos)
+        values.append(_signed(number))
+    return values
+
+
+#: a tf.train.Feature: its kind ("bytes", "float" or "int64") and its values
+Feature = tuple[str, list]
+
+
+def encode_example(features: Mapping[str, Feature]) -> bytes:
+    """A serialized ``tf.train.Example`` with ``features`` (in the given order)."""
+    entries = []
+    for key, (kind, values) in features.items():
+        if kind == "bytes":
+            body = b"".join(_length_delimited(1, bytes(v)) for v in values)
+            feature = _length_delimited(1, body)
+        elif kind == "float":
+            feature = _length_delimited(2, _length_delimited(1, np.asarray(values, "<f4").tobytes()) if len(values) else b"")
+        elif kind == "int64":
+            feature = _length_delimited(3, _length_delimited(1, _packed_varints(values)) if len(values) else b"")
+        else:
+            raise ValueError(f"feature {key!r}: unknown kind {kind!r} (bytes, float or int64)")
+        entries.append(_length_delimited(1, _length_delimited(1, key.encode()) + _length_delimited(2, feature)))
+    return _length_delimited(1, b"".join(entries))
+
+
+def _decode_feature(buffer: memoryview) -> Feature:
+    kind, values = "bytes", []  # an empty Feature reads as an empty bytes list
+    for number, wire, value, _, _ in _fields(buffer):
+        if wire != 2 or number not in (1, 2, 3):
+            continue
+        kind, values = {1: "bytes", 2: "float", 3: "int64"}[number], []
+        for inner, inner_wire, item, _, _ in _fields(value):
+            if inner != 1:
+                continue
+            if number == 1:
+                values.append(bytes(item))
+            elif number == 3:
+                values.extend(_repeated_ints(item, inner_wire))
+            elif inner_wire == 2:
+                values.extend(np.frombuffer(item, "<f4").tolist())
+            else:
+                values.append(float(np.array([item], "<u4").view("<f4")[0]))
+    return kind, values
+
+
+def decode_example(data: bytes | memoryview) -> dict[str, Feature]:
+    """The features of a serialized ``tf.train.Example``: ``{key: (kind, values)}``."""
+    features: dict[str, Feature] = {}
+    for number, wire, value, _, _ in _fields(memoryview(data)):
+        if number != 1 or wire != 2:
+            continue
+        for entry_number, entry_wire, entry, _, _ in _fields(value):
+            if entry_number != 1 or entry_wire != 2:
+                continue
+            key, feature = "", ("bytes", [])
+            for part, part_wire, item, _, _ in _fields(entry):
+                if part == 1 and part_wire == 2:
+                    key = bytes(item).decode()
+                elif part == 2 and part_wire == 2:
+                    feature = _decode_feature(item)
+            features[key] = feature  # as in protobuf maps, a repeated key keeps its last value
+    return features
+
+
+# --------------------------------------------------------------------------------------------------
+# nucleus Variant and DeepVariant examples
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The fields of ``nucleus.genomics.v1.Variant`` that examples use; every other field (calls, INFO,
+    quality, ...) is kept verbatim in ``extra`` and written back unchanged."""
+
+    reference_name: str
+    start: int
+    end: int
+    reference_bases: str
+    alternate_bases: tuple[str, ...]
+    extra: bytes = b""
+
+    # field numbers in third_party/nucleus/protos/variants.proto
+    _REFERENCE_NAME, _START, _END, _REFERENCE_BASES, _ALTERNATE_BASES = 14, 16, 13, 6, 7
+
+    def encode(self) -> bytes:
+        # proto3 leaves fields at their default value out, and orders fields by number
+        parts = []
+        if self.reference_bases:
+            parts.append(_length_delimited(self._REFERENCE_BASES, self.reference_bases.encode()))
+        parts.extend(_length_delimited(self._ALTERNATE_BASES, alt.encode()) for alt in self.alternate_bases)
+        if self.end:
+            parts.append(_tag(self._END, 0) + _varint(self.end))
+        if self.reference_name:
+            parts.append(_length_delimited(self._REFERENCE_NAME, self.reference_name.encode()))
+        if self.start:
+            parts.append(_tag(self._START, 0) + _varint(self.start))
+        return b"".join(parts) + self.extra
+
+    @classmethod
+    def decode(cls, data: bytes | memoryview) -> "Variant":
+        buffer = memoryview(data)
+        name, start, end, ref, alts, extra = "", 0, 0, "", [], []
+        for number, wire, value, begin, stop in _fields(buffer):
+            if number == cls._REFERENCE_NAME and wire == 2:
+                name = bytes(value).decode()
+            elif number == cls._START and wire == 0:
+                start = _signed(value)
+            elif number == cls._END and wire == 0:
+                end = _signed(value)
+            elif number == cls._REFERENCE_BASES and wire == 2:
+                ref = bytes(value).decode()
+            elif number == cls._ALTERNATE_BASES and wire == 2:
+                alts.append(bytes(value).decode())
+            else:
+                extra.append(bytes(buffer[begin:stop]))
+        return cls(name, start, end, ref, tuple(alts), b"".join(extra))
+
+    @property
+    def locus(self) -> str:
+        """As make_examples writes it: 1-based start, inclusive end."""
+        return f"{self.reference_name}:{self.start + 1}-{self.end}"
+
+    @property
+    def variant_type(self) -> int:
+        """``EncodedVariantType`` as make_examples computes it, from all alternate alleles."""
+        if len(self.reference_bases) == 1 and self.alternate_bases and all(len(a) == 1 for a in self.alternate_bases):
+            return VARIANT_SNP
+        if len(self.reference_bases) > 1 or any(len(a) > 1 for a in self.alternate_bases):
+            return VARIANT_INDEL
+        return VARIANT_UNKNOWN
+
+
+def encode_alt_allele_indices(indices: Sequence[int]) -> bytes:
+    """A serialized ``CallVariantsOutput.AltAlleleIndices`` (``repeated int32 indices = 1``, packed)."""
+    return _length_delimited(1, _packed_varints(indices)) if len(indices) else b""
+
+
+def decode_alt_allele_indices(data: bytes | memoryview) -> tuple[int, ...]:
+    indices: list[int] = []
+    for number, wire, value, _, _ in _fields(memoryview(data)):
+        if number == 1:
+            indices.extend(_repeated_ints(value, wire))
+    return tuple(indices)
+
+
+REQUIRED_KEYS = ("image/encoded", "image/shape", "variant/encoded", "alt_allele_indices/encoded")
+
+
+@dataclass
+class DVExample:
+    """One DeepVariant example. ``image``: uint8 ``[height, width, channels]``; ``label`` None when the
+    record has none (calling mode); ``locus`` and ``variant_type`` default to what make_examples derives
+    from ``variant``."""
+
+    image: np.ndarray
+    variant: Variant
+    alt_allele_indices: tuple[int, ...] = (0,)
+    label: int | None = None
+    locus: str | None = None
+    variant_type: int | None = None
+    sequencing_type: int = SEQUENCING_TYPES["WGS"]
+    #: features other than DeepVariant's (e.g. ``denovo_label``), kept as read
+    other: dict[str, Feature] = field(default_factory=dict)
+
+    @property
+    def alt_alleles(self) -> tuple[str, ...]:
+        return tuple(self.variant.alternate_bases[i] for i in self.alt_allele_indices)
+
+    def to_features(self) -> dict[str, Feature]:
+        image = np.ascontiguousarray(self.image, dtype=np.uint8)
+        if image.ndim != 3:
+            raise ValueError(f"a DeepVariant image is [height, width, channels], got shape {image.shape}")
+        features: dict[str, Feature] = {
+            "locus": ("bytes", [(self.locus if self.locus is not None else self.variant.locus).encode()]),
+            "variant/encoded": ("bytes", [self.variant.encode()]),
+            "variant_type": ("int64", [self.variant.variant_type if self.variant_type is None else self.variant_type]),
+            "alt_allele_indices/encoded": ("bytes", [encode_alt_allele_indices(self.alt_allele_indices)]),
+            "image/encoded": ("bytes", [image.tobytes()]),
+            "image/shape": ("int64", list(image.shape)),
+            "sequencing_type": ("int64", [self.sequencing_type]),
+        }
+        if self.label is not None:
+            features["label"] = ("int64", [int(self.label)])
+        features.update(self.other)
+        return features
+
+    def encode(self) -> bytes:
+        return encode_example(self.to_features())
+
+    @classmethod
+    def decode(cls, data: bytes | memoryview, where: str = "record") -> "DVExample":
+        """``where`` names the record in error messages (file and record number)."""
+        try:
+            features = decode_example(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{where}: not a tf.train.Example ({exc})") from exc
+        for key in REQUIRED_KEYS:
+            if key not in features:
+                raise InputError(f"{where}: not a DeepVariant example: it has no {key!r} feature "
+                                 f"(features: {sorted(features)})")
+
+        def single(key: str, kind: str):
+            if key not in features:
+                return None
+            got_kind, values = features[key]
+            if got_kind != kind or len(values) != 1:
+                raise InputError(f"{where}: feature {key!r} should hold one {kind} value, "
+                                 f"holds {len(values)} {got_kind} value(s)")
+            return values[0]
+
+        kind, shape = features["image/shape"]
+        if kind != "int64" or len(shape) != 3 or min(shape) < 1:
+            raise InputError(f"{where}: image/shape should be three positive int64 values, got {kind} {shape}")
+        pixels = single("image/encoded", "bytes")
+        if len(pixels) != int(np.prod(shape)):
+            raise InputError(f"{where}: image/encoded has {len(pixels)} bytes, image/shape {shape} needs "
+                             f"{int(np.prod(shape))}")
+        try:
+            variant = Variant.decode(single("variant/encoded", "bytes"))
+            indices = decode_alt_allele_indices(single("alt_allele_indices/encoded", "bytes"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{where}: cannot decode variant/encoded or alt_allele_indices/encoded ({exc})") from exc
+        if any(not 0 <= i < len(variant.alternate_bases) for i in indices):
+            raise InputError(f"{where}: alt allele indices {list(indices)} do not fit the variant's "
+                             f"{len(variant.alternate_bases)} alternate allele(s)")
+        label = single("label", "int64")
+        locus = single("locus", "bytes")
+        known = set(REQUIRED_KEYS) | {"label", "locus", "variant_type", "sequencing_type"}
+        return cls(image=np.frombuffer(pixels, np.uint8).reshape(shape), variant=variant,
+                   alt_allele_indices=indices, label=None if label is None else int(label),
+                   locus=None if locus is None else locus.decode(),
+                   variant_type=single("variant_type", "int64"),
+                   sequencing_type=single("sequencing_type", "int64") or 0,
+                   other={k: v for k, v in features.items() if k not in known})
+
+
+# --------------------------------------------------------------------------------------------------
+# sharded names and example_info.json
+
+_SHARD_SPEC = re.compile(r"^(?P<base>.+)@(?P<count>\d+)(?P<suffix>[^/@]*)$")
+
+
+def sharded_filename(spec: str | os.PathLike, index: int) -> str:
+    """``name@16.gz`` -> ``name-00003-of-00016.gz`` for ``index`` 3 (DeepVariant's sharded names)."""
+    match = _SHARD_SPEC.match(str(spec))
+    if not match:
+        raise InputError(f"{spec} is not a sharded file spec (name@N or name@N.suffix)")
+    count = int(match["count"])
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {spec} does not exist (0..{count - 1})")
+    return f"{match['base']}-{index:05d}-of-{count:05d}{match['suffix']}"
+
+
+def expand_spec(spec: str | os.PathLike) -> list[Path]:
+    """The files of a DeepVariant examples spec: ``name@N.gz`` (all N shards must exist), a glob such as
+    ``name-?????-of-00016.gz``, a plain path, or several of these separated by commas."""
+    files: list[Path] = []
+    for part in str(spec).split(","):
+        if _SHARD_SPEC.match(part):
+            count = int(_SHARD_SPEC.match(part)["count"])
+            names = [Path(sharded_filename(part, i)) for i in range(count)]
+            missing = [n for n in names if not n.exists()]
+            if missing:
+                raise InputError(f"{part}: shard {missing[0]} does not exist ({len(missing)} of {count} missing)")
+            files.extend(names)
+        elif glob.has_magic(part):
+            found = sorted(glob.glob(part))
+            if not found:
+                raise InputError(f"{part}: no file matches")
+            files.extend(Path(f) for f in found)
+        else:
+            if not Path(part).exists():
+                raise InputError(f"{part}: no such file")
+            files.append(Path(part))
+    return files
+
+
+def example_info_path(spec: str | os.PathLike) -> Path:
+    """Where make_examples writes ``example_info.json`` for ``spec``: beside shard 0 for ``name@N``
+    specs, beside the file itself otherwise."""
+    spec = str(spec)
+    first = sharded_filename(spec, 0) if _SHARD_SPEC.match(spec) else spec
+    return Path(first + INFO_SUFFIX)
+
+
+def find_example_info(spec: str | os.PathLike) -> Path | None:
+    """The ``example_info.json`` describing ``spec``'s examples, where make_examples or train look for it:
+    beside shard 0 / the file (``<file>.example_info.json``), then ``example_info.json`` in its directory."""
+    candidates = []
+    if "," not in str(spec) and not glob.has_magic(str(spec)):
+        candidates.append(example_info_path(spec))
+    else:
+        files = expand_spec(spec)
+        candidates.append(Path(str(files[0]) + INFO_SUFFIX))
+        candidates.append(Path(str(spec) + INFO_SUFFIX))
+    candidates.append(candidates[0].parent / "example_info.json")
+    return next((c for c in candidates if c.exists()), None)
+
+
+@dataclass(frozen=True)
+class ExampleInfo:
+    """``example_info.json``: DeepVariant's version, the image shape and the channels (enum numbers)."""
+
+    shape: tuple[int, int, int]
+    channels: tuple[int, ...]
+    version: str = DEEPVARIANT_VERSION
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(CHANNEL_NAMES.get(c, f"channel_{c}") for c in self.channels)
+
+    @classmethod
+    def from_names(cls, height: int, width: int, names: Sequence[str],
+                   version: str = DEEPVARIANT_VERSION) -> "ExampleInfo":
+        unknown = [n for n in names if n not in CHANNEL_ENUMS]
+        if unknown:
+            raise InputError(f"channel(s) {unknown} have no DeepVariant channel number; known: {sorted(CHANNEL_ENUMS)}")
+        return cls((int(height), int(width), len(names)), tuple(CHANNEL_ENUMS[n] for n in names), version)
+
+    def to_json(self) -> dict:
+        return {"version": self.version, "shape": list(self.shape), "channels": list(self.channels)}
+
+
+def read_example_info(path: str | os.PathLike) -> ExampleInfo:
+    try:
+        data = json.loads(Path(path).read_text())
+        shape, channels = tuple(int(x) for x in data["shape"]), tuple(int(c) for c in data["channels"])
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: not a DeepVariant example_info.json (needs 'shape' and 'channels'): {exc}") from exc
+    if len(shape) != 3 or shape[2] != len(channels):
+        raise InputError(f"{path}: shape {list(shape)} does not match its {len(channels)} channels")
+    return ExampleInfo(shape, channels, str(data.get("version", "")))
+
+
+def write_example_info(path: str | os.PathLike, info: ExampleInfo) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(info.to_json()) + "\n")
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# whole files
+
+
+def read_examples(spec: str | os.PathLike) -> Iterator[DVExample]:
+    """The examples of every file of ``spec`` (see :func:`expand_spec`), streamed."""
+    for path in expand_spec(spec):
+        for number, record in enumerate(iter_records(path)):
+            yield DVExample.decode(record, where=f"{path}: record {number}")
+
+
+def write_examples(path: str | os.PathLike, examples: Iterable[DVExample]) -> int:
+    """Write ``examples`` to one TFRecord file (gzip if the name ends in ``.gz``); returns their number."""
+    with RecordWriter(path) as writer:
+        for example in examples:
+            writer.write(example.encode())
+    return writer.count
+
+
+# --------------------------------------------------------------------------------------------------
+# lowcov example sets
+
+
+def _variant_from_meta(contig: str, position: int, ref: str, alt: str) -> tuple[Variant, tuple[int, ...]]:
+    alts = tuple(str(alt).split(","))
+    return Variant(str(contig), int(position), int(position) + len(ref), str(ref), alts), tuple(range(len(alts)))
+
+
+def export_example_set(example_set: ExampleSet | str | os.PathLike, path: str | os.PathLike,
+                       sequencing_type: int = SEQUENCING_TYPES["WGS"],
+                       version: str = DEEPVARIANT_VERSION) -> str:
+    """Write a lowcov example set as DeepVariant example files, one per lowcov shard, and return their
+    spec: ``path`` ``dir/name.tfrecord.gz`` gives ``dir/name.tfrecord-0000i-of-0000N.gz`` and the spec
+    ``dir/name.tfrecord@N.gz``, with ``example_info.json`` beside shard 0 as make_examples writes it.
+    Unlabelled examples (label -1) get no ``label`` feature; ``alt`` holding several alleles separated
+    by commas becomes a het-alt example over all of them."""
+    example_set = example_set if isinstance(example_set, ExampleSet) else ExampleSet.open(example_set)
+    info = example_set.info
+    dv_info = ExampleInfo.from_names(info["height"], info["width"], info["channels"], version)
+    path = str(path)
+    base, suffix = (path[:-3], ".gz") if path.endswith(".gz") else (path, "")
+    spec = f"{base}@{len(example_set.shards)}{suffix}"
+    for index, shard_path in enumerate(example_set.shards):
+        shard = read_shard(shard_path)
+        missing = [k for k in ("contig", "position", "ref", "alt") if k not in shard.meta]
+        if missing:
+            raise InputError(f"{shard_path}: no {missing[0]!r} metadata, which a DeepVariant example needs")
+        if shard.images.shape[1:] != dv_info.shape:
+            raise InputError(f"{shard_path}: images {shard.images.shape[1:]} but the set's info says {dv_info.shape}")
+
+        def examples(shard=shard):
+            meta = shard.meta
+            for i in range(len(shard)):
+                variant, indices = _variant_from_meta(meta["contig"][i], meta["position"][i], meta["ref"][i],
+                                                      meta["alt"][i])
+                label = int(shard.labels[i])
+                yield DVExample(shard.images[i], variant, indices, None if label < 0 else label,
+                                sequencing_type=sequencing_type)
+
+        write_examples(sharded_filename(spec, index), examples())
+    write_example_info(example_info_path(spec), dv_info)
+    return spec
+
+
+def import_examples(spec: str | os.PathLike, out_dir: str | os.PathLike, examples_per_shard: int = 2048,
+                    channels: Sequence[str] | None = None) -> ExampleSet:
+    """Convert DeepVariant example files (``spec``, see :func:`expand_spec`) into a lowcov example set in
+    ``out_dir``, streaming (memory: one output shard). Channel names come from ``example_info.json``
+    (see :func:`find_example_info`) unless ``channels`` is given. Metadata DeepVariant's examples do not
+    carry (alt_count, depth) are -1; het-alt examples get their alt alleles joined by commas."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info_path = find_example_info(spec)
+    names = tuple(channels) if channels is not None else None
+    if names is None:
+        if info_path is None:
+            raise InputError(f"{spec}: no example_info.json beside the examples ({example_info_path(spec)} or "
+                             "example_info.json in their directory); pass the channel names")
+        names = read_example_info(info_path).channel_names
+    parts: list[tuple[Path, int]] = []
+    counts = [0, 0, 0]
+    shape = None
+    buffer: list[DVExample] = []
+
+    def flush() -> None:
+        if not buffer:
+            return
+        meta = {name: [] for name in META_FIELDS}
+        for example in buffer:
+            variant = example.variant
+            meta["contig"].append(variant.reference_name)
+            meta["position"].append(variant.start)
+            meta["ref"].append(variant.reference_bases)
+            meta["alt"].append(",".join(example.alt_alleles))
+            meta["alt_count"].append(-1)
+            meta["depth"].append(-1)
+        labels = np.array([-1 if e.label is None else e.label for e in buffer], dtype=np.int8)
+        part = out_dir / f".part-{len(parts):05d}.npz"
+        write_shard(part, np.stack([e.image for e in buffer]), labels,
+                    {k: np.array(v, dtype=np.int64 if k in ("position", "alt_count", "depth") else str)
+                     for k, v in meta.items()})
+        parts.append((part, len(buffer)))
+        buffer.clear()
+
+    for example in read_examples(spec):
+        if shape is None:
+            shape = example.image.shape
+            if shape[2] != len(names):
+                raise InputError(f"{spec}: images have {shape[2]} channels but the channel names are {list(names)}")
+        elif example.image.shape != shape:
+            raise InputError(f"{spec}: image shapes differ ({shape} and {example.image.shape})")
+        if example.label is not None:
+            if not 0 <= example.label < 3:
+                raise InputError(f"{spec}: label {example.label} is not a genotype class 0, 1 or 2")
+            counts[example.label] += 1
+        buffer.append(example)
+        if len(buffer) >= examples_per_shard:
+            flush()
+    flush()
+    shards = []
+    for index, (part, _) in enumerate(parts):
+        name = shard_name(index, len(parts))
+        os.replace(part, out_dir / name)
+        shards.append(name)
+    n_examples = sum(n for _, n in parts)
+    height, width = (shape[0], shape[1]) if shape is not None else (0, 0)
+    write_info(out_dir, {
+        "mode": "training" if sum(counts) == n_examples and n_examples else "calling",
+        "source": {"deepvariant_examples": str(spec), "example_info": str(info_path) if info_path else None},
+        "height": height, "width": width, "channels": list(names),
+        "n_examples": n_examples,
+        "class_counts": {"hom_ref": counts[0], "het": counts[1], "hom_alt": counts[2]},
+        "shards": shards,
+    })
+    return ExampleSet.open(out_dir)
