@@ -166,10 +166,11 @@ def test_saved_checkpoint_loads_into_keras_with_torch_probabilities(keras, keras
     module = load_checkpoint(keras_checkpoint[1])
     torch.manual_seed(4)
     with torch.no_grad():  # weights the Keras model never had, so this direction is tested on its own
-        for tensor in list(module.parameters()) + [bn.running_mean for bn in module.bns]:
-            tensor.add_(0.02 * torch.randn_like(tensor))
+        for tensor in module.parameters():  # relative changes: large ones would saturate the softmax
+            tensor.mul_(1 + 0.02 * torch.randn_like(tensor))
         for bn in module.bns:
-            bn.running_var.mul_(torch.empty_like(bn.running_var).uniform_(0.8, 1.25))
+            bn.running_mean.add_(0.01 * torch.randn_like(bn.running_mean) * bn.running_var.sqrt())
+            bn.running_var.mul_(torch.empty_like(bn.running_var).uniform_(0.98, 1.02))
     info = {"version": "1.8.0", "shape": [100, 221, 7], "channels": [1, 2, 3, 4, 5, 6, 19]}
     prefix = save_checkpoint(module, tmp_path / "ema" / "checkpoint-10-0.5-1", example_info=info)
     assert (tmp_path / "ema" / "checkpoint-10-0.5-1.index").exists()
@@ -178,6 +179,7 @@ def test_saved_checkpoint_loads_into_keras_with_torch_probabilities(keras, keras
 
     batch = images(4, seed=5)
     expected = torch_probabilities(module, batch)
+    assert 0.05 < np.abs(expected - 1 / 3).max() and expected.max() < 0.99
     # as DeepVariant restores init_checkpoint / call_variants checkpoints: Keras' load_weights
     restored = build_deepvariant_keras(tf_keras)
     restored.load_weights(str(prefix))
