@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from lowcov import InputError
-from lowcov.dvexamples import (CHANNEL_ENUMS, CHANNEL_NAMES, DVExample, ExampleInfo, Variant, decode_example,
-                               encode_example, example_info_path, expand_spec, export_example_set,
-                               find_example_info, import_examples, iter_records, read_example_info,
-                               read_examples, sharded_filename, write_example_info, write_examples,
-                               write_records)
+from lowcov.dvexamples import (CHANNEL_ENUMS, CHANNEL_NAMES, DVExample, ExampleInfo, Variant, example_info_path,
+                               expand_spec, export_example_set, find_example_info, import_examples,
+                               read_example_info, read_examples, sharded_filename, write_example_info,
+                               write_examples)
+from lowcov.tfrecord import decode_example, encode_example, iter_records, write_records
 from lowcov.shards import ExampleSet, read_shard, shard_name, write_info, write_shard
 
 

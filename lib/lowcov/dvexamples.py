@@ -3,13 +3,8 @@ and ``example_info.json`` -- read and written without TensorFlow, and converted 
 example sets; unlike DeepVariant, the writer keeps only the fields of the candidate ``Variant`` it is
 given (lowcov's examples carry no calls or INFO) and never writes ``denovo_label``.
 
-A TFRecord file is a sequence of records, each framed as::
-
-    uint64 length (little-endian) | uint32 masked crc32c(length) | data | uint32 masked crc32c(data)
-
-and DeepVariant gzips the whole stream (``TFRecordOptions(compression_type="GZIP")``; files end in
-``.gz``). Each record is a serialized ``tf.train.Example`` (``tensorflow/core/example/example.proto``,
-``feature.proto``) whose features, as ``make_examples_native.cc`` writes them, are:
+DeepVariant gzips its TFRecord files (:mod:`lowcov.tfrecord`); each record is a serialized
+``tf.train.Example`` whose features, as ``make_examples_native.cc`` writes them, are:
 
 ==============================  ==========  ==============================================================
 ``image/encoded``               bytes       the pileup, uint8, height x width x channels, row-major
@@ -22,8 +17,8 @@ and DeepVariant gzips the whole stream (``TFRecordOptions(compression_type="GZIP
 ``sequencing_type``             int64       ``PileupImageOptions.SequencingType`` (1 WGS, 2 WES)
 ==============================  ==========  ==============================================================
 
-The protobuf wire format is encoded and decoded here by hand for these few messages; the CRC is
-crc32c from ``google-crc32c``.
+``Variant`` and ``AltAlleleIndices`` are encoded in protobuf's wire format by hand, with
+:mod:`lowcov.tfrecord`'s helpers.
 """
 from __future__ import annotations
 
@@ -31,18 +26,16 @@ import glob
 import json
 import os
 import re
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Sequence
 
-import google_crc32c
 import numpy as np
-from isal import igzip, isal_zlib
 
 from . import InputError
-from .fileio import atomic_output, publish, remove_with_sidecars, temporary_name
+from .fileio import atomic_output
+from .tfrecord import (Feature, RecordWriter, decode_example, encode_example, fields, iter_records, length_delimited,
+                       packed_varints, repeated_ints, signed, tag, varint)
 from .shards import META_FIELDS, ExampleSet, read_shard, shard_name, write_info, write_shard
 
 #: DeepVariantChannelEnum (deepvariant/protos/deepvariant.proto) -> channel name (pileup_channel_lib.h)
@@ -62,262 +55,6 @@ SEQUENCING_TYPES = {"UNSPECIFIED_SEQ_TYPE": 0, "WGS": 1, "WES": 2, "TRIO": 3}
 #: the DeepVariant release whose example format (and example_info.json) is written
 DEEPVARIANT_VERSION = "1.8.0"
 INFO_SUFFIX = ".example_info.json"
-
-_HEADER = struct.Struct("<QI")
-_CRC = struct.Struct("<I")
-_MASK_DELTA = 0xA282EAD8
-
-
-def masked_crc32c(data: bytes | memoryview) -> int:
-    """TFRecord's checksum: crc32c rotated right by 15 bits plus a constant (so that CRCs of data that
-    itself holds CRCs do not degenerate)."""
-    crc = google_crc32c.value(data if isinstance(data, bytes) else bytes(data))
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
-
-
-# --------------------------------------------------------------------------------------------------
-# TFRecord framing
-
-
-def _is_gzip(path: str | os.PathLike, compressed: bool | None) -> bool:
-    return str(path).endswith(".gz") if compressed is None else compressed
-
-
-def _read_exact(handle: BinaryIO, size: int) -> bytes:
-    data = handle.read(size)
-    while len(data) < size:
-        more = handle.read(size - len(data))
-        if not more:
-            break
-        data += more
-    return data
-
-
-def iter_records(path: str | os.PathLike, compressed: bool | None = None) -> Iterator[bytes]:
-    """The records of one TFRecord file, streamed (memory: one record), CRCs checked. ``compressed``:
-    gzip or not; by default, whether the name ends in ``.gz``."""
-    number = 0
-    try:
-        with (igzip.open(path, "rb") if _is_gzip(path, compressed) else open(path, "rb")) as handle:
-            while True:
-                header = _read_exact(handle, _HEADER.size)
-                if not header:
-                    return
-                if len(header) < _HEADER.size:
-                    raise InputError(f"{path}: record {number} is truncated (file ends inside its header)")
-                length, length_crc = _HEADER.unpack(header)
-                if masked_crc32c(header[:8]) != length_crc:
-                    raise InputError(f"{path}: record {number}: the CRC of its length does not match "
-                                     "(corrupt file, or not a TFRecord file)")
-                data = _read_exact(handle, length)
-                footer = _read_exact(handle, _CRC.size)
-                if len(data) < length or len(footer) < _CRC.size:
-                    raise InputError(f"{path}: record {number} is truncated ({len(data)} of {length} bytes)")
-                if masked_crc32c(data) != _CRC.unpack(footer)[0]:
-                    raise InputError(f"{path}: record {number}: the CRC of its data does not match (corrupt file)")
-                yield data
-                number += 1
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except EOFError as exc:
-        raise InputError(f"{path}: record {number} is truncated (the gzip stream ends early: {exc})") from exc
-    except (OSError, zlib.error, isal_zlib.error) as exc:
-        raise InputError(f"{path}: record {number}: cannot decompress ({exc})") from exc
-
-
-class RecordWriter:
-    """Writes a TFRecord file atomically: the records appear under ``path`` only when :meth:`close`
-    (or the end of the ``with`` block) completes; an exception inside the block leaves no file."""
-
-    def __init__(self, path: str | os.PathLike, compressed: bool | None = None, level: int = 1) -> None:
-        self.path = Path(path)
-        self.count = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = temporary_name(self.path)
-        # ISA-L's levels are 0-3; level 1 is several times faster than zlib's default at a similar size
-        self._handle = (igzip.open(self._tmp, "wb", compresslevel=level) if _is_gzip(path, compressed)
-                        else open(self._tmp, "wb"))
-
-    def write(self, record: bytes) -> None:
-        length = struct.pack("<Q", len(record))
-        self._handle.write(length + _CRC.pack(masked_crc32c(length)))
-        self._handle.write(record)
-        self._handle.write(_CRC.pack(masked_crc32c(record)))
-        self.count += 1
-
-    def close(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
-            publish(self._tmp, self.path)
-
-    def abort(self) -> None:
-        self._handle.close()
-        remove_with_sidecars(self._tmp)
-
-    def __enter__(self) -> "RecordWriter":
-        return self
-
-    def __exit__(self, kind, exc, traceback) -> None:
-        if exc is None:
-            self.close()
-        else:
-            self.abort()
-
-
-def write_records(path: str | os.PathLike, records: Iterable[bytes], compressed: bool | None = None) -> Path:
-    with RecordWriter(path, compressed) as writer:
-        for record in records:
-            writer.write(record)
-    return Path(path)
-
-
-# --------------------------------------------------------------------------------------------------
-# protobuf wire format
-
-
-def _varint(value: int) -> bytes:
-    value &= 0xFFFFFFFFFFFFFFFF  # negative int32/int64 are sent as 64-bit two's complement
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _read_varint(buffer: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buffer):
-            raise ValueError("varint runs past the end of the message")
-        byte = buffer[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
-
-
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _fields(buffer: memoryview) -> Iterator[tuple[int, int, int | memoryview, int, int]]:
-    """``(field number, wire type, value, start, end)`` for each field of a message; ``value`` is an int
-    for varint and fixed-width fields, a view for length-delimited ones; ``start:end`` spans the field."""
-    pos = 0
-    while pos < len(buffer):
-        start = pos
-        key, pos = _read_varint(buffer, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _read_varint(buffer, pos)
-        elif wire == 1:
-            if pos + 8 > len(buffer):
-                raise ValueError("fixed64 field runs past the end of the message")
-            value = int.from_bytes(buffer[pos:pos + 8], "little")
-            pos += 8
-        elif wire == 2:
-            size, pos = _read_varint(buffer, pos)
-            if pos + size > len(buffer):
-                raise ValueError(f"field {number} ({size} bytes) runs past the end of the message")
-            value = buffer[pos:pos + size]
-            pos += size
-        elif wire == 5:
-            if pos + 4 > len(buffer):
-                raise ValueError("fixed32 field runs past the end of the message")
-            value = int.from_bytes(buffer[pos:pos + 4], "little")
-            pos += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire} for field {number}")
-        yield number, wire, value, start, pos
-
-
-def _tag(number: int, wire: int) -> bytes:
-    return _varint(number << 3 | wire)
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _tag(number, 2) + _varint(len(payload)) + payload
-
-
-def _packed_varints(values: Iterable[int]) -> bytes:
-    return b"".join(_varint(int(v)) for v in values)
-
-
-def _repeated_ints(value: int | memoryview, wire: int) -> list[int]:
-    """A repeated integer field's values from one occurrence: packed (length-delimited) or not."""
-    if wire == 0:
-        return [_signed(value)]
-    if wire != 2:
-        raise ValueError(f"integer list with wire type {wire}")
-    values, pos = [], 0
-    while pos < len(value):
-        number, pos = _read_varint(value, pos)
-        values.append(_signed(number))
-    return values
-
-
-#: a tf.train.Feature: its kind ("bytes", "float" or "int64") and its values
-Feature = tuple[str, list]
-
-
-def encode_example(features: Mapping[str, Feature]) -> bytes:
-    """A serialized ``tf.train.Example`` with ``features`` (in the given order)."""
-    entries = []
-    for key, (kind, values) in features.items():
-        if kind == "bytes":
-            body = b"".join(_length_delimited(1, bytes(v)) for v in values)
-            feature = _length_delimited(1, body)
-        elif kind == "float":
-            feature = _length_delimited(2, _length_delimited(1, np.asarray(values, "<f4").tobytes()) if len(values) else b"")
-        elif kind == "int64":
-            feature = _length_delimited(3, _length_delimited(1, _packed_varints(values)) if len(values) else b"")
-        else:
-            raise ValueError(f"feature {key!r}: unknown kind {kind!r} (bytes, float or int64)")
-        entries.append(_length_delimited(1, _length_delimited(1, key.encode()) + _length_delimited(2, feature)))
-    return _length_delimited(1, b"".join(entries))
-
-
-def _decode_feature(buffer: memoryview) -> Feature:
-    kind, values = "bytes", []  # an empty Feature reads as an empty bytes list
-    for number, wire, value, _, _ in _fields(buffer):
-        if wire != 2 or number not in (1, 2, 3):
-            continue
-        kind, values = {1: "bytes", 2: "float", 3: "int64"}[number], []
-        for inner, inner_wire, item, _, _ in _fields(value):
-            if inner != 1:
-                continue
-            if number == 1:
-                values.append(bytes(item))
-            elif number == 3:
-                values.extend(_repeated_ints(item, inner_wire))
-            elif inner_wire == 2:
-                values.extend(np.frombuffer(item, "<f4").tolist())
-            else:
-                values.append(float(np.array([item], "<u4").view("<f4")[0]))
-    return kind, values
-
-
-def decode_example(data: bytes | memoryview) -> dict[str, Feature]:
-    """The features of a serialized ``tf.train.Example``: ``{key: (kind, values)}``."""
-    features: dict[str, Feature] = {}
-    for number, wire, value, _, _ in _fields(memoryview(data)):
-        if number != 1 or wire != 2:
-            continue
-        for entry_number, entry_wire, entry, _, _ in _fields(value):
-            if entry_number != 1 or entry_wire != 2:
-                continue
-            key, feature = "", ("bytes", [])
-            for part, part_wire, item, _, _ in _fields(entry):
-                if part == 1 and part_wire == 2:
-                    key = bytes(item).decode()
-                elif part == 2 and part_wire == 2:
-                    feature = _decode_feature(item)
-            features[key] = feature  # as in protobuf maps, a repeated key keeps its last value
-    return features
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,27 +80,27 @@ class Variant:
         # proto3 leaves fields at their default value out, and orders fields by number
         parts = []
         if self.reference_bases:
-            parts.append(_length_delimited(self._REFERENCE_BASES, self.reference_bases.encode()))
-        parts.extend(_length_delimited(self._ALTERNATE_BASES, alt.encode()) for alt in self.alternate_bases)
+            parts.append(length_delimited(self._REFERENCE_BASES, self.reference_bases.encode()))
+        parts.extend(length_delimited(self._ALTERNATE_BASES, alt.encode()) for alt in self.alternate_bases)
         if self.end:
-            parts.append(_tag(self._END, 0) + _varint(self.end))
+            parts.append(tag(self._END, 0) + varint(self.end))
         if self.reference_name:
-            parts.append(_length_delimited(self._REFERENCE_NAME, self.reference_name.encode()))
+            parts.append(length_delimited(self._REFERENCE_NAME, self.reference_name.encode()))
         if self.start:
-            parts.append(_tag(self._START, 0) + _varint(self.start))
+            parts.append(tag(self._START, 0) + varint(self.start))
         return b"".join(parts) + self.extra
 
     @classmethod
     def decode(cls, data: bytes | memoryview) -> "Variant":
         buffer = memoryview(data)
         name, start, end, ref, alts, extra = "", 0, 0, "", [], []
-        for number, wire, value, begin, stop in _fields(buffer):
+        for number, wire, value, begin, stop in fields(buffer):
             if number == cls._REFERENCE_NAME and wire == 2:
                 name = bytes(value).decode()
             elif number == cls._START and wire == 0:
-                start = _signed(value)
+                start = signed(value)
             elif number == cls._END and wire == 0:
-                end = _signed(value)
+                end = signed(value)
             elif number == cls._REFERENCE_BASES and wire == 2:
                 ref = bytes(value).decode()
             elif number == cls._ALTERNATE_BASES and wire == 2:
@@ -389,14 +126,14 @@ class Variant:
 
 def encode_alt_allele_indices(indices: Sequence[int]) -> bytes:
     """A serialized ``CallVariantsOutput.AltAlleleIndices`` (``repeated int32 indices = 1``, packed)."""
-    return _length_delimited(1, _packed_varints(indices)) if len(indices) else b""
+    return length_delimited(1, packed_varints(indices)) if len(indices) else b""
 
 
 def decode_alt_allele_indices(data: bytes | memoryview) -> tuple[int, ...]:
     indices: list[int] = []
-    for number, wire, value, _, _ in _fields(memoryview(data)):
+    for number, wire, value, _, _ in fields(memoryview(data)):
         if number == 1:
-            indices.extend(_repeated_ints(value, wire))
+            indices.extend(repeated_ints(value, wire))
     return tuple(indices)
 
 
