@@ -178,7 +178,7 @@ def lowcov_set(directory, n_shards: int = 2, per_shard: int = 3, seed: int = 0) 
     names = []
     for s in range(n_shards):
         labels = rng.integers(-1, 3, per_shard).astype(np.int8)
-        meta = {"contig": np.array(["chr1", "chr2", "chr1"][:per_shard]), "position": np.arange(per_shard) * 50 + s,
+        meta = {"contig": np.array(["chr1", "chr2", "chr1"][:per_shard]), "position": np.arange(per_shard) * 50 + s + 1,  # VCF POS
                 "ref": np.array(["A", "AT", "G"][:per_shard]), "alt": np.array(["C", "A", "T,GA"][:per_shard]),
                 "alt_count": np.full(per_shard, 3), "depth": np.full(per_shard, 9)}
         names.append(shard_name(s, n_shards))
@@ -195,6 +195,7 @@ def test_lowcov_set_to_deepvariant_files_and_back(tmp_path):
     assert spec == str(tmp_path / "dv" / "train.tfrecord@2.gz")
     assert read_example_info(example_info_path(spec)).channels == (1, 2, 3, 4, 5, 6)
     first = next(read_examples(sharded_filename(spec, 0)))
+    # POS 1 is the 0-based start 0 of a nucleus Variant; the locus is 1-based again
     assert first.variant == Variant("chr1", 0, 1, "A", ("C",)) and first.locus == "chr1:1-1"
     third = list(read_examples(sharded_filename(spec, 0)))[2]
     assert third.variant.alternate_bases == ("T", "GA") and third.alt_allele_indices == (0, 1)

@@ -358,8 +358,10 @@ def write_examples(path: str | os.PathLike, examples: Iterable[DVExample]) -> in
 
 
 def _variant_from_meta(contig: str, position: int, ref: str, alt: str) -> tuple[Variant, tuple[int, ...]]:
+    """lowcov's metadata keeps the VCF POS (1-based); a nucleus Variant starts at the 0-based offset."""
     alts = tuple(str(alt).split(","))
-    return Variant(str(contig), int(position), int(position) + len(ref), str(ref), alts), tuple(range(len(alts)))
+    start = int(position) - 1
+    return Variant(str(contig), start, start + len(ref), str(ref), alts), tuple(range(len(alts)))
 
 
 def export_example_set(example_set: ExampleSet | str | os.PathLike, path: str | os.PathLike,
@@ -425,7 +427,7 @@ def import_examples(spec: str | os.PathLike, out_dir: str | os.PathLike, example
         for example in buffer:
             variant = example.variant
             meta["contig"].append(variant.reference_name)
-            meta["position"].append(variant.start)
+            meta["position"].append(variant.start + 1)  # back to the VCF POS lowcov keeps
             meta["ref"].append(variant.reference_bases)
             meta["alt"].append(",".join(example.alt_alleles))
             meta["alt_count"].append(-1)
@@ -469,3 +471,63 @@ def import_examples(spec: str | os.PathLike, out_dir: str | os.PathLike, example
         "shards": shards,
     })
     return ExampleSet.open(out_dir)
+
+
+def is_deepvariant_path(path: str | os.PathLike) -> bool:
+    """Whether a command-line path names DeepVariant example files or a dataset config rather than a
+    lowcov example-set directory."""
+    text = str(path)
+    return ".tfrecord" in text or text.endswith(".pbtxt") or "@" in Path(text).name
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """``dataset_config.pbtxt``, as DeepVariant's shuffle script writes it and its ``train`` reads it."""
+
+    name: str
+    tfrecord_path: str
+    num_examples: int
+
+
+def read_dataset_config(path: str | os.PathLike) -> DatasetConfig:
+    """Parse the three fields of a DeepVariant ``DeepVariantDatasetConfig`` text proto (``#`` comments,
+    such as the shuffle script's class counts, are skipped)."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise InputError(f"{path}, line {number}: expected 'key: value', got {line!r}")
+        values[key.strip()] = value.strip().strip('"')
+    missing = [k for k in ("name", "tfrecord_path", "num_examples") if k not in values]
+    if missing:
+        raise InputError(f"{path}: no {missing[0]!r} field (a DeepVariant dataset config has name, tfrecord_path "
+                         "and num_examples)")
+    return DatasetConfig(values["name"], values["tfrecord_path"], int(values["num_examples"]))
+
+
+def example_set_of(path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> ExampleSet:
+    """A lowcov example set for ``path``: the set itself, or DeepVariant's examples (a dataset config or a
+    file spec) converted once into ``cache_dir`` (default: a ``.lowcov`` directory beside them). A dataset
+    config whose ``num_examples`` disagrees with its files is refused."""
+    path = Path(path)
+    if not is_deepvariant_path(path):
+        return ExampleSet.open(path)
+    expected = None
+    spec = str(path)
+    if spec.endswith(".pbtxt"):
+        config = read_dataset_config(path)
+        spec, expected = config.tfrecord_path, config.num_examples
+    files = expand_spec(spec)
+    if not files:
+        raise InputError(f"{path}: no example files match {spec}")
+    target = Path(cache_dir) if cache_dir else files[0].parent / f".lowcov-{Path(spec).name.replace('@', '_')}"
+    if (target / "example_info.json").exists():
+        converted = ExampleSet.open(target)
+    else:
+        converted = import_examples(spec, target)
+    if expected is not None and len(converted) != expected:
+        raise InputError(f"{path}: num_examples is {expected} but {spec} holds {len(converted)} examples")
+    return converted
