@@ -99,3 +99,34 @@ def test_the_installed_command_lists_the_stages():
         assert f"lowcov {command}" in shown.stdout
     unknown = subprocess.run([sys.executable, "-m", "lowcov.cli", "frobnicate"], capture_output=True, text=True)
     assert unknown.returncode == 2
+
+
+def test_deepvariant_example_files_out_of_make_examples_and_into_train(tmp_path, diploid_sample, caplog):
+    from lowcov.dvexamples import expand_spec, read_examples
+
+    sample = diploid_sample
+    common = ["--ref", str(sample["fasta"]), "--reads", str(sample["bam"]), "--threads", "1",
+              "--truth_variants", str(sample["truth"]), "--confident_regions", str(sample["bed"])]
+    specs = {}
+    for split, region in (("train", "chr1:1-10000"), ("tune", "chr1:10001-20000")):
+        out = tmp_path / "dv" / f"{split}.tfrecord.gz"
+        assert cli.main(["make-examples", "--mode", "training", *common, "--regions", region,
+                         "--examples", str(out)]) == 0
+        files = expand_spec(str(out).replace(".tfrecord.gz", ".tfrecord-?????-of-?????.gz"))
+        examples = [e for f in files for e in read_examples(f)]
+        assert len(examples) == 2 and {e.label for e in examples} <= {1, 2}
+        lowcov_set = ExampleSet.open(str(out) + ".lowcov")
+        assert sorted(e.image.tobytes() for e in examples) == sorted(i.tobytes() for i in lowcov_set.load().images)
+        config = tmp_path / f"{split}.dataset_config.pbtxt"
+        config.write_text(f'# class1: 2\nname: "demo"\ntfrecord_path: "{files[0].parent}/{split}.tfrecord-?????-of-'
+                          f'{len(files):05d}.gz"\nnum_examples: 2\n')
+        specs[split] = config
+    assert cli.main(["train", f"--config.train_dataset_pbtxt={specs['train']}",
+                     f"--config.tune_dataset_pbtxt={specs['tune']}", *TINY_TRAINING,
+                     "--experiment_dir", str(tmp_path / "model"), "--device", "cpu"]) == 0
+    assert (tmp_path / "model" / "checkpoints" / "best.pt").exists()
+    specs["tune"].write_text(specs["tune"].read_text().replace("num_examples: 2", "num_examples: 5"))
+    assert cli.main(["train", f"--config.train_dataset_pbtxt={specs['train']}",
+                     f"--config.tune_dataset_pbtxt={specs['tune']}", *TINY_TRAINING,
+                     "--experiment_dir", str(tmp_path / "model2")]) == 1
+    assert "num_examples is 5" in caplog.text

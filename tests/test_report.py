@@ -719,3 +719,11 @@ def test_class_balance_values_and_table():
     assert values["dna_het_fraction"] == 0.5 and values["dna_het_per_homalt"] == 2.0
     html = report.class_balance_table(balance).to_html()
     assert "0.333" in html and ">6<" in html
+
+
+def test_discussed_keeps_the_columns_the_text_reads():
+    table = pd.DataFrame([{"Type": "SNP", "Filter": "ALL", "Source": "lowcov", "TRUTH.TP": 1, "FP.gt": 2,
+                           **{c: 0.5 for c in report.DISCUSSED_COLUMNS}}])
+    cut = report.discussed(table)
+    assert list(cut.columns) == report.DISCUSSED_COLUMNS
+    assert cut.index.names == ["Type", "Filter", "Source"]

@@ -408,7 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, required=True)
     parser.add_argument("--ref", required=True, help="reference FASTA (indexed or indexable)")
     parser.add_argument("--reads", required=True, help="aligned, sorted, indexed BAM or CRAM")
-    parser.add_argument("--examples", required=True, help="output example-set directory")
+    parser.add_argument("--examples", required=True,
+                        help="output: a lowcov example-set directory, or DeepVariant's files (name.tfrecord.gz, "
+                             "written as name.tfrecord-0000i-of-0000N.gz with example_info.json)")
     parser.add_argument("--truth_variants", help="truth VCF (training mode: labels)")
     parser.add_argument("--confident_regions", help="BED of confident regions (training mode)")
     parser.add_argument("--regions", help="space-separated regions or BED files (default: every contig)")
@@ -442,15 +444,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                min_snp_count=args.vsc_min_count_snps, min_snp_fraction=args.vsc_min_fraction_snps,
                                min_indel_count=args.vsc_min_count_indels,
                                min_indel_fraction=args.vsc_min_fraction_indels))
-        examples = make_examples(args.reads, args.ref, args.examples, [str(r) for r in wanted], config,
+        from .dvexamples import export_example_set, is_deepvariant_path
+
+        deepvariant_format = is_deepvariant_path(args.examples)
+        out_dir = Path(args.examples + ".lowcov") if deepvariant_format else Path(args.examples)
+        examples = make_examples(args.reads, args.ref, out_dir, [str(r) for r in wanted], config,
                                  truth_vcf=args.truth_variants, confident_bed=args.confident_regions, force=args.force)
+        written = export_example_set(examples, args.examples) if deepvariant_format else str(examples.directory)
     except InputError as exc:
         log.error("%s", exc)
         return 1
     info = examples.info
     print(f"make_examples ({args.mode}): {info['n_examples']} examples of {info['n_candidates']} candidates "
-          f"in {len(info['shards'])} shards, class counts {info['class_counts']}, {info['seconds']} s -> "
-          f"{examples.directory}")
+          f"in {len(info['shards'])} shards, class counts {info['class_counts']}, {info['seconds']} s -> {written}")
     return 0
 
 

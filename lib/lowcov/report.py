@@ -118,15 +118,22 @@ def model_rows(ours: pd.DataFrame, models: Sequence[str], rename: Mapping[str, s
     return rows.assign(Model=rows.Model.replace(rename)) if rename else rows
 
 
+#: what the chapters' text reads from a hap.py table (the full table is one click away)
+DISCUSSED_COLUMNS = ["TRUTH.TOTAL", "TRUTH.FN", "QUERY.FP", RECALL, PRECISION, F1]
+
+
 def metrics_by_model(ours: pd.DataFrame, models: Sequence[str],
                      columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """``models``' rows by type and model; ``columns`` picks the ones the text discusses (all by default)."""
-    table = model_rows(ours, models).set_index(["Type", "Model"]).drop(columns="Dataset").sort_index()
+    """``models``' rows by type and model, metrics to 4 places (as the text prints them); ``columns`` picks
+    the ones the text discusses (all by default)."""
+    table = model_rows(ours, models).set_index(["Type", "Model"]).drop(columns="Dataset").sort_index().round(4)
     return table[list(columns)] if columns else table
 
 
-#: what chapter 7's text reads from the hap.py table (the full table is one click away)
-DISCUSSED_COLUMNS = ["TRUTH.TOTAL", "TRUTH.FN", "QUERY.FP", RECALL, PRECISION, F1]
+def discussed(table: pd.DataFrame, keys: Sequence[str] = ("Type", "Filter", "Source")) -> pd.DataFrame:
+    """A table in hap.py's layout (e.g. :func:`lowcov.benchmark.case_study.side_by_side`) cut to the
+    :data:`DISCUSSED_COLUMNS`, indexed by ``keys``."""
+    return table.set_index(list(keys))[DISCUSSED_COLUMNS]
 
 
 def strata_table(results: Mapping[str, Any]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ An example set is a directory::
 
     example_info.json            geometry, channels, counts per class and per shard, producer parameters
     shard-00000-of-00008.npz     images uint8 [N, height, width, channels], labels int8 [N] (-1 = unlabelled),
-                                 and per-example metadata arrays: contig, position (0-based), ref, alt,
+                                 and per-example metadata arrays: contig, position (1-based VCF POS), ref, alt,
                                  alt_count, depth, region (training/tune/test or "")
 
 Shards are written atomically; ``example_info.json`` is written last, so a set without it is

@@ -4,8 +4,8 @@
         --config.train_dataset_pbtxt=EXAMPLES_DIR --config.tune_dataset_pbtxt=EXAMPLES_DIR \
         --config.init_checkpoint=best.pt --config.learning_rate=0.001 ... --experiment_dir=DIR
 
-The dataset keys name lowcov example sets (directories written by ``lowcov make-examples``) where
-DeepVariant's name a ``dataset_config.pbtxt``; every other ``--config.KEY=VALUE`` is a
+The dataset keys name a DeepVariant ``dataset_config.pbtxt`` (or DeepVariant example files), converted
+once into a lowcov example set beside them, or a lowcov example-set directory; every other ``--config.KEY=VALUE`` is a
 :class:`~lowcov.train.config.TrainConfig` key, parsed as :func:`~lowcov.train.config.apply_overrides`
 parses the case study's lists. ``--strategy`` is accepted and ignored: training here is one process.
 """
@@ -65,11 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = apply_overrides(TrainConfig(), overrides)
         for key in ("train_dataset_pbtxt", "tune_dataset_pbtxt"):
             if getattr(config, key) == getattr(TrainConfig(), key):
-                raise InputError(f"--config.{key}=DIR is required: an example set written by lowcov make-examples")
+                raise InputError(f"--config.{key} is required: a dataset_config.pbtxt or an example-set directory")
         if args.strategy:
             log.info("--strategy=%s is not used: lowcov trains in one process", args.strategy)
-        result = train(config.train_dataset_pbtxt, config.tune_dataset_pbtxt, config, args.experiment_dir,
-                       device=args.device, force=args.force)
+        from ..dvexamples import example_set_of
+
+        # DeepVariant's dataset configs (or example files) are converted once; lowcov sets are used as they are
+        train_set, tune_set = example_set_of(config.train_dataset_pbtxt), example_set_of(config.tune_dataset_pbtxt)
+        result = train(train_set, tune_set, config, args.experiment_dir, device=args.device, force=args.force)
     except InputError as exc:
         log.error("%s", exc)
         return 1
