@@ -16,7 +16,12 @@ def test_training_examples_label_the_planted_variants(tmp_path, diploid_sample):
                                                         data.meta["alt"], data.labels)}
     expected = {(pos, ref, alt): gt.count("1") for _, pos, ref, alt, gt in diploid_sample["records"]}
     assert found == expected  # error-free reads: the planted variants and nothing else
-    assert data.images.shape == (4, 100, 221, 6)
+    assert data.images.shape == (4, 100, 221, 7)
+    # insert_size: the reference rows 254, read rows the fragment length of ~300 bp pairs
+    insert = data.images[..., 6]
+    assert (insert[:, :5][data.images[:, :5, :, 0] > 0] == 254).all()
+    read_pixels = insert[:, 5:][data.images[:, 5:, :, 0] > 0]
+    assert 40 < np.median(read_pixels) < 120
     info = examples.info
     assert info["class_counts"] == {"hom_ref": 0, "het": 2, "hom_alt": 2}
     assert len(info["shards"]) == 2 and info["channels"][0] == "read_base"

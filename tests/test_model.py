@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lowcov import InputError
+from lowcov.pileup import BASE_CHANNELS
 from lowcov.model import (DEFAULT_CHANNELS, build_model, check_compatible_for_inference, count_parameters,
                           initialise_from_checkpoint, load_checkpoint, load_for_inference, predict,
                           save_checkpoint)
@@ -22,7 +23,7 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def random_images(n: int, height: int = HEIGHT, width: int = WIDTH, channels: int = 6, seed: int = 0) -> np.ndarray:
+def random_images(n: int, height: int = HEIGHT, width: int = WIDTH, channels: int = len(DEFAULT_CHANNELS), seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, size=(n, height, width, channels), dtype=np.uint8)
 
 
@@ -78,7 +79,7 @@ def test_unknown_architecture_and_bad_input_shape():
 
 def test_predict_returns_probabilities_in_batches_and_keeps_train_mode():
     torch.manual_seed(0)
-    model = build_model("compact", HEIGHT, WIDTH, 6, 0.5)
+    model = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.5)
     model.train()
     images = random_images(37)
     probabilities = predict(model, images, batch_size=8, device="cpu")
@@ -97,7 +98,7 @@ def test_checkpoint_round_trip_restores_weights_and_metadata(tmp_path):
     path = save_checkpoint(tmp_path / "m.pt", model, train_config={"learning_rate": 0.001}, step=17, epoch=2.5,
                            extra={"metrics": {"tune/f1_weighted": 0.9}})
     loaded = load_checkpoint(path, "cpu")
-    assert (loaded.architecture, loaded.geometry, loaded.channels) == ("compact", (HEIGHT, WIDTH, 6), DEFAULT_CHANNELS)
+    assert (loaded.architecture, loaded.geometry, loaded.channels) == ("compact", (HEIGHT, WIDTH, len(DEFAULT_CHANNELS)), DEFAULT_CHANNELS)
     assert (loaded.step, loaded.epoch, loaded.dropout) == (17, 2.5, 0.3)
     assert loaded.train_config == {"learning_rate": 0.001}
     assert loaded.extra["metrics"]["tune/f1_weighted"] == 0.9
@@ -109,28 +110,27 @@ def test_checkpoint_round_trip_restores_weights_and_metadata(tmp_path):
 def test_geometry_mismatch_names_both_geometries(tmp_path):
     model = build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2)
     path = save_checkpoint(tmp_path / "m.pt", model)
-    with pytest.raises(InputError, match=r"100x221x6 .*but the examples are 20x31x6"):
+    with pytest.raises(InputError, match=r"100x221x7 .*but the examples are 20x31x7"):
         load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS)
     target = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
-    with pytest.raises(InputError, match=r"100x221x6 .*but the training examples are 20x31x6"):
+    with pytest.raises(InputError, match=r"100x221x7 .*but the training examples are 20x31x7"):
         initialise_from_checkpoint(target, path)
 
 
 def test_other_channels_are_refused_for_inference(tmp_path):
-    model = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
+    model = build_model("compact", HEIGHT, WIDTH, BASE_CHANNELS, 0.2)
     path = save_checkpoint(tmp_path / "m.pt", model)
-    seven = list(DEFAULT_CHANNELS) + ["insert_size"]
     with pytest.raises(InputError, match="expects channels"):
-        load_for_inference(path, HEIGHT, WIDTH, seven)
-    reordered = list(reversed(DEFAULT_CHANNELS))
+        load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS)  # a six-channel model, seven-channel examples
+    reordered = list(reversed(BASE_CHANNELS))
     with pytest.raises(InputError, match="expects channels"):
         check_compatible_for_inference(model, HEIGHT, WIDTH, reordered)
-    assert load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS).model.channels == DEFAULT_CHANNELS
+    assert load_for_inference(path, HEIGHT, WIDTH, BASE_CHANNELS).model.channels == BASE_CHANNELS
 
 
 def test_fine_tuning_init_copies_overlapping_first_layer_channels_by_name(tmp_path):
     torch.manual_seed(2)
-    source = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
+    source = build_model("compact", HEIGHT, WIDTH, BASE_CHANNELS, 0.2)
     path = save_checkpoint(tmp_path / "six.pt", source)
     # target: drops base_quality, adds insert_size, and reorders
     target_channels = ["insert_size", "read_supports_variant", "read_base", "mapping_quality", "strand",
@@ -146,9 +146,9 @@ def test_fine_tuning_init_copies_overlapping_first_layer_channels_by_name(tmp_pa
     source_state, target_state = source.state_dict(), target.state_dict()
     for name in names:
         for index, channel in enumerate(target_channels):
-            if channel in DEFAULT_CHANNELS:
+            if channel in BASE_CHANNELS:
                 torch.testing.assert_close(target_state[name][:, index],
-                                           source_state[name][:, DEFAULT_CHANNELS.index(channel)])
+                                           source_state[name][:, BASE_CHANNELS.index(channel)])
         torch.testing.assert_close(target_state[name][:, 0], untouched_new[name])  # new channel keeps its init
     # every other tensor is copied as is
     for key in source_state:

@@ -27,6 +27,7 @@ def hand_made_bam(tmp_path):
             rec = pysam.AlignedSegment(header)
             rec.query_name, rec.reference_id, rec.reference_start, rec.flag = name, 0, start, flag
             rec.cigarstring, rec.query_sequence, rec.mapping_quality = cigar, seq, mapq
+            rec.template_length = {"clip": -350, "noqual": 1200}.get(name, 0)  # the others have no mate
             if with_quality:
                 rec.query_qualities = pysam.qualitystring_to_array("".join(chr(33 + q) for q in rng.integers(2, 41, len(seq))))
             bam.write(rec)
@@ -72,6 +73,7 @@ def test_layout_matches_pysam_aligned_pairs(tmp_path, window):
     with pysam.AlignmentFile(str(path)) as bam:
         expected = [r for r in bam.fetch("chr1", *window) if not r.is_duplicate]
     assert len(reads) == len(expected) >= 1
+    assert list(reads.fragment_length) == [abs(r.template_length) for r in expected]
     for i, read in enumerate(expected):
         want = {p: v for p, v in expected_codes(read).items() if window[0] <= p < window[1]}
         got = {}
@@ -126,4 +128,12 @@ def test_splice_gaps_are_blank_in_every_channel(tmp_path):
     row = image[2]
     gap = slice(11, 21)  # reference positions 113..122
     assert (row[gap] == 0).all()
-    assert (row[3:11, :] > 0).all(axis=1).sum() >= 7  # the first block is drawn in all channels
+    # the first block is drawn in every channel but insert_size: the read has no mate (TLEN 0)
+    assert (row[3:11, :6] > 0).all(axis=1).sum() >= 7 and (row[3:11, 6] == 0).all()
+
+
+def test_insert_size_pixels_follow_deepvariant():
+    from lowcov.pileup import insert_size_pixels
+
+    # 254 * min(|TLEN|, 1000) / 1000, truncated; no mate (TLEN 0) is 0
+    assert list(insert_size_pixels(np.array([0, 300, -300, 999, 1000, 5000]))) == [0, 76, 76, 253, 254, 254]

@@ -1,6 +1,6 @@
 """lowcov.train: config overrides, LR schedule, data stream, learning, EMA, resume, fine-tuning init.
 
-The example sets are tiny synthetic pileups (20 rows x 31 columns x 6 channels) written with
+The example sets are tiny synthetic pileups (20 rows x 31 columns x 7 channels) written with
 lowcov.shards, where the genotype is encoded the way it is in real pileups: the fraction of read rows
 whose read_supports_variant channel is 254 (hom-ref ~0, het ~0.5, hom-alt ~1).
 """
@@ -448,7 +448,7 @@ def test_fine_tuning_on_other_channels_copies_the_shared_ones(trained, tmp_path)
 def test_geometry_mismatches_are_input_errors(trained, sets, tmp_path):
     wide = write_example_set(tmp_path / "wide", 60, seed=5, width=WIDTH + 6, n_shards=1)
     config = fast_config(init_checkpoint=str(trained.best_checkpoint), num_epochs=1)
-    with pytest.raises(InputError, match=r"20x31x6 .*but the training examples are 20x37x6"):
+    with pytest.raises(InputError, match=r"20x31x7 .*but the training examples are 20x37x7"):
         train(wide, wide, config, tmp_path / "geom", device="cpu", progress=False)
     with pytest.raises(InputError, match="tune set .* has geometry"):
         train(sets["train"], wide, fast_config(), tmp_path / "mixed", device="cpu", progress=False)

@@ -183,7 +183,7 @@ def u16(buf, at):
 
 
 # Field offsets inside a record, counted from its block_size field.
-REF_ID, POS, L_READ_NAME, MAPQ, N_CIGAR, FLAG, L_SEQ, READ_NAME = 4, 8, 12, 13, 16, 18, 20, 36
+REF_ID, POS, L_READ_NAME, MAPQ, N_CIGAR, FLAG, L_SEQ, TLEN, READ_NAME = 4, 8, 12, 13, 16, 18, 20, 32, 36
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -227,6 +227,15 @@ def reference_id(bam_references: tuple[str, ...], contig: str, bam_path) -> int:
         return bam_references.index(contig)
     except ValueError:
         raise InputError(f"contig {contig} is not in {bam_path}") from None
+
+
+@numba.njit(cache=True, nogil=True)
+def fragment_lengths(buf, offsets):
+    """|TLEN| of each record (0 for a read without a mate on the same contig, as the SAM spec sets it)."""
+    out = np.empty(len(offsets), np.int64)
+    for k in range(len(offsets)):
+        out[k] = abs(i32(buf, offsets[k] + TLEN))
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

@@ -5,7 +5,7 @@ Two architectures, both three-class softmax over the candidate allele's genotype
 
 ``compact`` (default)
     A small residual CNN sized to train at >= 300 examples/s on a 2-core CPU with DeepVariant's
-    default geometry (100 rows x 221 columns x 6 channels); see ``benchmarks/benchmark_train.py``.
+    default geometry (100 rows x 221 columns x 7 channels); see ``benchmarks/benchmark_train.py``.
     Strided early convolutions shrink the image quickly (the genotype signal is per read -- does it
     support the allele -- and around the centre column, so a coarse map still carries it), batch norm, residual blocks,
     global average pooling and dropout (``backbone_dropout_rate``) before the classifier. Beside the
@@ -42,12 +42,12 @@ from torch import nn
 
 from . import InputError
 from .fileio import atomic_output
+from .pileup import BASE_CHANNELS, DEFAULT_CHANNELS as PILEUP_CHANNELS
 
 logger = logging.getLogger(__name__)
 
-#: DeepVariant's default channels, in its order (deepvariant-facts.md).
-DEFAULT_CHANNELS: tuple[str, ...] = ("read_base", "base_quality", "mapping_quality", "strand",
-                                     "read_supports_variant", "base_differs_from_ref")
+#: the channels a model reads by default: the pileup's (DeepVariant's WGS channels, in its order)
+DEFAULT_CHANNELS: tuple[str, ...] = PILEUP_CHANNELS
 #: DeepVariant's default pileup geometry (rows incl. 5 reference rows, columns).
 DEFAULT_HEIGHT, DEFAULT_WIDTH = 100, 221
 #: rows at the top of a pileup that draw the reference, not a read (DeepVariant's and lowcov.pileup's)
@@ -325,8 +325,9 @@ ARCHITECTURES: dict[str, Callable[..., PileupClassifier]] = {
 def normalise_channels(channels: Sequence[str] | int) -> tuple[str, ...]:
     """Channel names; an integer count becomes DeepVariant's defaults if it matches, else ``channel_<i>``."""
     if isinstance(channels, (int, np.integer)):
-        if int(channels) == len(DEFAULT_CHANNELS):
-            return DEFAULT_CHANNELS
+        for known in (DEFAULT_CHANNELS, BASE_CHANNELS):
+            if int(channels) == len(known):
+                return known
         return tuple(f"channel_{i}" for i in range(int(channels)))
     names = tuple(str(c) for c in channels)
     if len(set(names)) != len(names):

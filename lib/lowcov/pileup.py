@@ -11,9 +11,14 @@ mapping_quality        254 * min(mq, 60) / 60
 strand                 forward 70, reverse 240
 read_supports_variant  254 if the read carries the candidate's alt allele, else 152
 base_differs_from_ref  254 if the read's base differs from the reference, else 50
+insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
 =====================  ==========================================================
 
-Uncovered pixels (outside a read, or in a splice gap) are 0 in every channel.
+The reference rows draw the reference base, quality 254, mapping quality 254, forward strand, "does not
+support", "matches" and insert size 254. The first six channels are DeepVariant's ``BASE_CHANNELS``;
+DeepVariant's WGS models since 1.4 add ``insert_size`` (``--channel_list BASE_CHANNELS,insert_size``,
+deepvariant/channels/insert_size_channel.cc), and so does lowcov's default. Uncovered pixels (outside a
+read, or in a splice gap) are 0 in every channel.
 """
 from __future__ import annotations
 
@@ -24,8 +29,13 @@ import numpy as np
 
 from .reads import LaidOutReads
 
-DEFAULT_CHANNELS = ("read_base", "base_quality", "mapping_quality", "strand", "read_supports_variant",
-                    "base_differs_from_ref")
+#: DeepVariant's BASE_CHANNELS
+BASE_CHANNELS = ("read_base", "base_quality", "mapping_quality", "strand", "read_supports_variant",
+                 "base_differs_from_ref")
+#: every channel lowcov draws, in DeepVariant's order; the default, as DeepVariant's WGS model's
+DEFAULT_CHANNELS = BASE_CHANNELS + ("insert_size",)
+#: DeepVariant's fragment-length cap for the insert_size channel (kMaxFragmentLength)
+MAX_FRAGMENT_LENGTH = 1000
 
 #: base code (0 none, 1-4 ACGT, 5 N, 6 deleted) -> read_base pixel
 BASE_PIXEL = np.array([0, 250, 30, 180, 100, 0, 0], dtype=np.uint8)
@@ -59,7 +69,13 @@ class PileupConfig:
 
 
 #: pixel values of the reference rows, per channel in DEFAULT_CHANNELS order (read_base: from the base)
-_REFERENCE_ROW_VALUES = np.array([0, 254, 254, STRAND_PIXEL[False], NOT_SUPPORTS, MATCHES], dtype=np.uint8)
+_REFERENCE_ROW_VALUES = np.array([0, 254, 254, STRAND_PIXEL[False], NOT_SUPPORTS, MATCHES, 254], dtype=np.uint8)
+
+
+def insert_size_pixels(fragment_length: np.ndarray) -> np.ndarray:
+    """The insert_size pixel of reads with these |TLEN| values (DeepVariant's normalizeFragmentLength)."""
+    capped = np.minimum(np.abs(np.asarray(fragment_length, np.int64)), MAX_FRAGMENT_LENGTH)
+    return (254.0 * (capped.astype(np.float32) / np.float32(MAX_FRAGMENT_LENGTH))).astype(np.uint8)
 
 
 def channel_slots(config: PileupConfig) -> np.ndarray:
@@ -70,15 +86,17 @@ def channel_slots(config: PileupConfig) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offset, codes, quals, mapq, reverse,
-          ins_first, ins_count, ins_anchor, window_codes, window_start, base_pixel, quality_pixel, reference_values):
+          insert_pixel, ins_first, ins_count, ins_anchor, window_codes, window_start, base_pixel, quality_pixel,
+          reference_values):
     width = image.shape[1]
-    values = np.zeros(6, np.uint8)
+    n_channels = len(slots)
+    values = np.zeros(n_channels, np.uint8)
     for col in range(width):
         code = ref_cols[col]
         if code == 0:
             continue
         for row in range(ref_rows):
-            for channel in range(6):
+            for channel in range(n_channels):
                 if slots[channel] >= 0:
                     value = base_pixel[code] if channel == 0 else reference_values[channel]
                     image[row, col, slots[channel]] = value
@@ -104,7 +122,8 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offse
             values[3] = strand_value if covered else 0
             values[4] = support_value if covered else 0
             values[5] = (254 if differs else 50) if covered else 0
-            for channel in range(6):
+            values[6] = insert_pixel[i] if covered else 0
+            for channel in range(n_channels):
                 if slots[channel] >= 0:
                     image[row, col, slots[channel]] = values[channel]
 
@@ -119,7 +138,8 @@ def draw(config: PileupConfig, centre: int, ref_cols: np.ndarray, reads: LaidOut
     ins_first, ins_count = _events_per_read(reads)
     _draw(image, config.ref_rows, channel_slots(config), centre - config.half_width, ref_cols,
           np.asarray(rows, np.int64), np.asarray(supports, np.bool_), reads.lo, reads.hi, reads.offset, reads.codes,
-          reads.quals, reads.mapq, reads.reverse, ins_first, ins_count, reads.ins_anchor, window_codes,
+          reads.quals, reads.mapq, reads.reverse, insert_size_pixels(reads.fragment_length), ins_first, ins_count,
+          reads.ins_anchor, window_codes,
           reads.window_start, BASE_PIXEL, QUALITY_PIXEL, _REFERENCE_ROW_VALUES)
     return image
 

@@ -68,6 +68,8 @@ class LaidOutReads:
     quals: np.ndarray
     mapq: np.ndarray
     reverse: np.ndarray
+    #: |TLEN| of each read: its fragment's length, 0 when it has no mate on the contig
+    fragment_length: np.ndarray
     #: position of each read when the reads are sorted by name (ties in pileup row order)
     name_rank: np.ndarray
     ins_read: np.ndarray
@@ -196,6 +198,7 @@ def lay_out(records: bamraw.RecordTable, window_start: int, window_end: int,
              *dels, CODE_OF_NIBBLE, MISSING_QUALITY)
     reverse = (records.flag & 0x10) != 0
     return LaidOutReads(window_start, window_end, lo, hi, out_offset, codes, quals, records.mapq, reverse,
+                        bamraw.fragment_lengths(records.buf, records.offsets),
                         name_ranks(records) if name_rank is None else name_rank, *ins, ins_bases, *dels)
 
 
