@@ -499,6 +499,9 @@ def test_config_differences_list_only_disagreeing_keys():
     table = report.config_differences(TrainConfig(batch_size=1, init_checkpoint="a"), TrainConfig(batch_size=2),
                                       ("bullets", "command"))
     assert table.to_dict("index") == {"batch_size": {"bullets": "1", "command": "2"}}
+    mixed = report.config_differences(TrainConfig(batch_size=1, weight_decay=5e-05), TrainConfig(batch_size=2),
+                                      ("bullets", "command"))
+    assert mixed.loc["batch_size", "bullets"] == "1" and mixed.loc["weight_decay", "bullets"] == "5e-05"
 
 
 def test_schedule_values_count_steps_and_the_peak_learning_rate():

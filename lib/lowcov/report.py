@@ -530,8 +530,9 @@ def config_differences(first: Any, second: Any, names: tuple[str, str],
                        ) -> pd.DataFrame:
     """The keys where two configurations disagree (except ``ignored``), one column each."""
     keys = [k for k in type(first).__dataclass_fields__ if getattr(first, k) != getattr(second, k) and k not in ignored]
-    return pd.DataFrame({names[0]: {k: getattr(first, k) for k in keys},
-                         names[1]: {k: getattr(second, k) for k in keys}}).astype(str)
+    # object columns: each value printed as itself (an int column with a float in it would print 50 as 50.0)
+    return pd.DataFrame({name: pd.Series({k: getattr(config, k) for k in keys}, dtype=object)
+                         for name, config in zip(names, (first, second))}).astype(str)
 
 
 def schedule_values(configs: Mapping[str, Any], n_train: int) -> dict[str, float | int]:
