@@ -125,15 +125,21 @@ DISCUSSED_COLUMNS = ["TRUTH.TOTAL", "TRUTH.FN", "QUERY.FP", RECALL, PRECISION, F
 def metrics_by_model(ours: pd.DataFrame, models: Sequence[str],
                      columns: Sequence[str] | None = None) -> pd.DataFrame:
     """``models``' rows by type and model, metrics to 4 places (as the text prints them); ``columns`` picks
-    the ones the text discusses (all by default)."""
+    the ones the text discusses, named without hap.py's ``METRIC.`` prefix (all, with it, by default)."""
     table = model_rows(ours, models).set_index(["Type", "Model"]).drop(columns="Dataset").sort_index().round(4)
-    return table[list(columns)] if columns else table
+    return short_names(table[list(columns)]) if columns else table
+
+
+def short_names(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with hap.py's ``METRIC.`` prefix dropped from its column names, so it fits the text column."""
+    return table.rename(columns=lambda name: name.removeprefix("METRIC."))
 
 
 def discussed(table: pd.DataFrame, keys: Sequence[str] = ("Type", "Filter", "Source")) -> pd.DataFrame:
     """A table in hap.py's layout (e.g. :func:`lowcov.benchmark.case_study.side_by_side`) cut to the
-    :data:`DISCUSSED_COLUMNS`, indexed by ``keys``."""
-    return table.set_index(list(keys))[DISCUSSED_COLUMNS]
+    :data:`DISCUSSED_COLUMNS`, indexed by ``keys``, metrics to 4 places and named without hap.py's
+    ``METRIC.`` prefix, so it fits the text column (the full table keeps hap.py's names)."""
+    return short_names(table.set_index(list(keys))[DISCUSSED_COLUMNS].round(4))
 
 
 def strata_table(results: Mapping[str, Any]) -> pd.DataFrame:
