@@ -107,3 +107,4 @@ def with_original_statistics(layout: Layout, name: str, force: bool = False) -> 
     out = last.parent / "last_original_bn.pt"
     run_stage(layout.model_dir(name), "last_original_bn", [last, original], {}, [out],
               lambda: with_batch_norm_statistics(last, original, out) and None, force=force)
+    return out
