@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..layout import Layout
 from ..manifest import run_stage
-from ..model import with_batch_norm_statistics
+from ..batchnorm import with_batch_norm_statistics
 from ..shards import ExampleSets
 from ..train import CASE_STUDY_V2, TrainConfig, TrainResult
 from .fine_tuning import fine_tune, fine_tuned_checkpoints
