@@ -47,7 +47,8 @@ def test_identical_weights_are_predicted_once_and_each_vcf_names_its_checkpoint(
     import torch
 
     from lowcov.call_variants import call_variants
-    from lowcov.model import DEFAULT_CHANNELS, build_model, save_checkpoint, weights_digest
+    from lowcov.batchnorm import weights_digest
+    from lowcov.model import DEFAULT_CHANNELS, build_model, save_checkpoint
     from lowcov.shards import shard_name, write_info, write_shard
 
     fasta, genome = small_genome

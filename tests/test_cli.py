@@ -9,7 +9,7 @@ import pytest
 from lowcov import cli
 from lowcov.call_variants import call_variants
 from lowcov.make_examples import ExamplesConfig, Region, make_examples, subtract_regions
-from lowcov.model import weights_digest
+from lowcov.batchnorm import weights_digest
 from lowcov.shards import ExampleSet
 from lowcov.train import TrainConfig, apply_overrides, train
 

@@ -2,8 +2,9 @@
 
 Each page of ``_build/html`` (made by ``make book``) is loaded in headless Chromium and the DOM it
 builds is checked: every page listed in ``_toc.yml`` exists, the chapters that reproduce the case
-study's tables show them next to ours and show their figures, glued numbers were filled in, and no
-page shows an error output, a traceback, papermill's error banner or a Sphinx error message.
+study's tables show them next to ours and show their figures, glued numbers were filled in, no
+page shows an error output, a traceback, papermill's error banner or a Sphinx error message, and at a
+1280 px wide window no page scrolls sideways (wide tables scroll inside their own box).
 
 Skips (with the reason) when the book has not been built or when Chromium is not installed.
 """
@@ -100,9 +101,9 @@ class Page(HTMLParser):
             self.pasted[-1] += data
 
 
-def dump_dom(chromium: str, html: Path) -> str:
+def dump_dom(chromium: str, html: Path, *flags: str) -> str:
     with tempfile.TemporaryDirectory(prefix="lowcov-chromium-") as profile:
-        result = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+        result = subprocess.run([chromium, *CHROMIUM_FLAGS, *flags, f"--user-data-dir={profile}", "--dump-dom",
                                  html.as_uri()], capture_output=True, text=True, timeout=90)
     if result.returncode != 0 or "<html" not in result.stdout:
         raise AssertionError(f"chromium could not render {html} (exit {result.returncode}): {result.stderr[-1000:]}")
@@ -110,12 +111,17 @@ def dump_dom(chromium: str, html: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def pages() -> dict[str, tuple[Path, Page]]:
+def chromium() -> str:
     if not (HTML_DIR / "index.html").exists():
         pytest.skip(f"{HTML_DIR} has no rendered book: run `make book` first")
-    chromium = find_chromium()
-    if chromium is None:
+    found = find_chromium()
+    if found is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); set LOWCOV_CHROMIUM to another binary")
+    return found
+
+
+@pytest.fixture(scope="module")
+def pages(chromium) -> dict[str, tuple[Path, Page]]:
     names = toc_pages()
     missing = [n for n in names if not (HTML_DIR / f"{n}.html").exists()]
     assert not missing, f"pages listed in _toc.yml but not rendered in {HTML_DIR}: {missing}"
@@ -224,3 +230,100 @@ def test_methods_and_references(pages):
     for doi in ("10.1038/nbt.4235", "10.1038/s41587-019-0054-x", "10.1093/bioinformatics/bty191",
                 "10.1093/gigascience/giab008", "10.1038/s41598-018-36177-7"):
         assert doi in references.text, f"references: {doi} missing"
+
+
+#: what a reader's window is: pages must fit it without scrolling sideways
+VIEWPORT_WIDTH = 1280
+#: run in the page once it has loaded: the document's own horizontal overflow, every element that sticks out
+#: to the right of the window without a scrolling box around it, the tables wider than their container, and
+#: the code or printed text whose lines are longer than their box
+OVERFLOW_PROBE = """
+<script>
+function lowcovOverflowProbe() {
+  if (document.getElementById("lowcov-overflow-probe")) return;
+  const root = document.scrollingElement;
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const boxed = (el) => { for (let a = el.parentElement; a; a = a.parentElement) { if (scrolls(a)) return true; } return false; };
+  const wider = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > root.clientWidth + 1 && !boxed(el)) {
+      wider.push(el.tagName.toLowerCase() + "." + [...el.classList].join("."));
+    }
+  }
+  const tables = [...document.querySelectorAll("article table")].filter((t) => t.scrollWidth > t.parentElement.clientWidth + 1);
+  const clipped = [...document.querySelectorAll("div.cell_input pre, div.cell_output pre")]
+    .filter((pre) => pre.scrollWidth > pre.clientWidth + 1);
+  const out = document.createElement("pre");
+  out.id = "lowcov-overflow-probe";
+  out.textContent = JSON.stringify({scrollWidth: root.scrollWidth, clientWidth: root.clientWidth,
+                                    outside: wider.slice(0, 10), wideTables: tables.length,
+                                    unboxedTables: tables.filter((t) => !boxed(t)).length,
+                                    clippedCode: clipped.length});
+  document.body.appendChild(out);
+}
+// the load event waits for every resource, and a page may ask for one from the network (MathJax) that
+// never answers here: probe at load or after 3 s, whichever is first (stylesheets are applied by then)
+window.addEventListener("load", lowcovOverflowProbe);
+setTimeout(lowcovOverflowProbe, 3000);
+</script>
+"""
+
+
+def overflow(chromium: str, html: Path) -> dict:
+    """The OVERFLOW_PROBE's findings for ``html`` at VIEWPORT_WIDTH: the page is copied with a <base> that
+    points back at its directory (so its stylesheets load) and the probe appended."""
+    import json
+
+    page = html.read_text(encoding="utf-8")
+    page = page.replace("<head>", f'<head><base href="{html.parent.as_uri()}/">', 1)
+    page = page.replace("</body>", OVERFLOW_PROBE + "</body>", 1)
+    with tempfile.TemporaryDirectory(prefix="lowcov-probe-") as scratch:
+        probe = Path(scratch) / html.name
+        probe.write_text(page, encoding="utf-8")
+        dom = dump_dom(chromium, probe, f"--window-size={VIEWPORT_WIDTH},900", "--allow-file-access-from-files",
+                       "--virtual-time-budget=5000")
+    found = re.search(r'<pre id="lowcov-overflow-probe"[^>]*>(.*?)</pre>', dom, re.S)
+    assert found, f"{html}: the overflow probe did not run"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+def test_no_page_scrolls_sideways_at_1280_px(chromium):
+    files = [HTML_DIR / f"{name}.html" for name in toc_pages()]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        found = dict(zip(files, pool.map(lambda f: overflow(chromium, f), files)))
+    for html, probe in found.items():
+        name = html.relative_to(HTML_DIR)
+        assert probe["scrollWidth"] <= probe["clientWidth"], \
+            f"{name}: the page scrolls sideways ({probe['scrollWidth']} > {probe['clientWidth']} px): {probe['outside']}"
+        assert not probe["outside"], f"{name}: elements stick out of the window: {probe['outside']}"
+        assert probe["unboxedTables"] == 0, f"{name}: {probe['unboxedTables']} wide table(s) without a scroll box"
+        assert probe["clippedCode"] == 0, f"{name}: {probe['clippedCode']} code cell(s) with lines cut at the box edge"
+
+
+def test_wide_tables_are_in_a_scroll_box(chromium):
+    probe = overflow(chromium, HTML_DIR / "book" / "executed" / "07_evaluation.html")
+    assert probe["wideTables"] >= 1, "07: expected the hap.py tables to be wider than the text column"
+    assert probe["unboxedTables"] == 0
+
+
+#: cell tags that keep a code cell's source out of the reader's way (collapsed or not rendered)
+QUIET_TAGS = {"tag_hide-input", "tag_remove-input", "tag_hide-cell", "tag_parameters"}
+
+
+@pytest.mark.parametrize("stem", ["03_original_model", "04_truth_generation", "05_make_examples", "06_finetune",
+                                  "07_evaluation", "08_reproducibility"])
+def test_chapters_show_only_their_parameters_code(pages, stem):
+    """Between the prose and the tables only the parameters cell shows code; the rest is one click away."""
+    _, page = chapter(pages, stem)
+    cells = [set(c.split()) for c in page.classes if "cell" in c.split()]
+    assert cells, f"{stem}: no code cell rendered"
+    shown = [sorted(c) for c in cells if not c & QUIET_TAGS]
+    assert not shown, f"{stem}: code cells shown in full: {shown}"
+
+
+def test_evaluation_keeps_the_full_hap_py_table_behind_a_toggle(pages):
+    _, page = chapter(pages, "07_evaluation")
+    assert any("tag_hide-output" in c.split() for c in page.classes), "07: no collapsed output (the full table)"
+    assert "METRIC.Frac_NA" in page.text
+

@@ -84,7 +84,7 @@ def test_metric_values_are_named_by_slug_type_and_metric():
 def test_metrics_by_model_keeps_the_models_and_columns_asked_for():
     ours = metrics_frame({"Original": ORIGINAL, "V1": result(), "other": result()})
     table = report.metrics_by_model(ours, ["Original", "V1"], ["METRIC.Recall", "METRIC.F1_Score"])
-    assert list(table.columns) == ["METRIC.Recall", "METRIC.F1_Score"]
+    assert list(table.columns) == ["Recall", "F1_Score"]
     assert list(table.index) == [("INDEL", "Original"), ("INDEL", "V1"), ("SNP", "Original"), ("SNP", "V1")]
     assert "Dataset" not in report.metrics_by_model(ours, ["V1"]).columns
     renamed = report.model_rows(ours, ["V1", "other"], rename={"other": "V1"})
@@ -499,6 +499,9 @@ def test_config_differences_list_only_disagreeing_keys():
     table = report.config_differences(TrainConfig(batch_size=1, init_checkpoint="a"), TrainConfig(batch_size=2),
                                       ("bullets", "command"))
     assert table.to_dict("index") == {"batch_size": {"bullets": "1", "command": "2"}}
+    mixed = report.config_differences(TrainConfig(batch_size=1, weight_decay=5e-05), TrainConfig(batch_size=2),
+                                      ("bullets", "command"))
+    assert mixed.loc["batch_size", "bullets"] == "1" and mixed.loc["weight_decay", "bullets"] == "5e-05"
 
 
 def test_schedule_values_count_steps_and_the_peak_learning_rate():
@@ -723,7 +726,8 @@ def test_class_balance_values_and_table():
 
 def test_discussed_keeps_the_columns_the_text_reads():
     table = pd.DataFrame([{"Type": "SNP", "Filter": "ALL", "Source": "lowcov", "TRUTH.TP": 1, "FP.gt": 2,
-                           **{c: 0.5 for c in report.DISCUSSED_COLUMNS}}])
+                           **{c: 0.123456 for c in report.DISCUSSED_COLUMNS}}])
     cut = report.discussed(table)
-    assert list(cut.columns) == report.DISCUSSED_COLUMNS
+    assert list(cut.columns) == ["TRUTH.TOTAL", "TRUTH.FN", "QUERY.FP", "Recall", "Precision", "F1_Score"]
     assert cut.index.names == ["Type", "Filter", "Source"]
+    assert cut.loc[("SNP", "ALL", "lowcov"), "Recall"] == 0.1235

@@ -234,3 +234,33 @@ def test_notebook_03_trains_the_original_model_with_the_library_settings():
               if isinstance(node, ast.Assign) for target in node.targets}
     assert values["original_overrides"] == original_model.DEMO_ORIGINAL_OVERRIDES
     assert tuple(values["read_fractions"]) == original_model.DEMO_READ_FRACTIONS
+
+
+def test_original_statistics_are_put_into_the_end_of_run_weights(tmp_path):
+    import json
+
+    import torch
+
+    from lowcov.model import build_model, read_checkpoint_payload, save_checkpoint
+
+    layout = Layout("demo", root=tmp_path)
+    torch.manual_seed(0)
+    original = build_model("compact", 20, 31)
+    save_checkpoint(original_model.original_checkpoint(layout), original)
+    run = layout.model_dir("v1")
+    (run / "checkpoints").mkdir(parents=True)
+    tuned = build_model("compact", 20, 31)
+    for layer in tuned.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.running_mean.add_(1.0)
+    save_checkpoint(run / "checkpoints" / "ckpt-3.pt", tuned)
+    save_checkpoint(run / "checkpoints" / "best.pt", tuned)
+    (run / "best_checkpoint.json").write_text(json.dumps({"complete": True, "steps": 3,
+                                                          "best_checkpoint": "checkpoints/best.pt"}))
+    out = controls.with_original_statistics(layout, "v1")
+    state = read_checkpoint_payload(out)["state_dict"]
+    donor = original.state_dict()
+    means = [k for k in state if k.endswith("running_mean")]
+    assert means and all(torch.equal(state[k], donor[k]) for k in means)
+    weights = [k for k in state if k.endswith("weight")]
+    assert all(torch.equal(state[k], tuned.state_dict()[k]) for k in weights)

@@ -505,7 +505,7 @@ def _fine_tune_briefly(trained, sets, directory: Path, **changes):
 
 
 def test_frozen_batch_norm_keeps_the_init_statistics_while_weights_learn(trained, sets, tmp_path):
-    from lowcov.model import checkpoint_drift, is_batch_norm_statistic
+    from lowcov.batchnorm import checkpoint_drift, is_batch_norm_statistic
 
     init = read_checkpoint_payload(trained.best_checkpoint)["state_dict"]
     frozen = _fine_tune_briefly(trained, sets, tmp_path / "frozen", freeze_batch_norm=True)
@@ -522,7 +522,7 @@ def test_frozen_batch_norm_keeps_the_init_statistics_while_weights_learn(trained
 
 
 def test_statistics_swap_keeps_the_weights_and_takes_the_donors_statistics(trained, sets, tmp_path):
-    from lowcov.model import checkpoint_drift, is_batch_norm_statistic, with_batch_norm_statistics
+    from lowcov.batchnorm import checkpoint_drift, is_batch_norm_statistic, with_batch_norm_statistics
 
     moved = _fine_tune_briefly(trained, sets, tmp_path / "moving").last_checkpoint
     swapped = with_batch_norm_statistics(moved, trained.best_checkpoint, tmp_path / "swapped.pt")
@@ -541,7 +541,8 @@ def test_statistics_swap_keeps_the_weights_and_takes_the_donors_statistics(train
 
 
 def test_statistics_of_another_network_are_refused_naming_both_files(trained, tmp_path):
-    from lowcov.model import build_model, save_checkpoint, with_batch_norm_statistics
+    from lowcov.batchnorm import with_batch_norm_statistics
+    from lowcov.model import build_model, save_checkpoint
 
     other = save_checkpoint(tmp_path / "other.pt", build_model("compact", HEIGHT, WIDTH + 6, DEFAULT_CHANNELS))
     with pytest.raises(InputError, match=r"other\.pt.*differ in their tensors|differ in their tensors.*other\.pt"):

@@ -74,7 +74,7 @@ def _cached_predictions(examples: ExampleSet, checkpoint: str | os.PathLike, con
     import torch
 
     from .fileio import sha256sum
-    from .model import weights_digest
+    from .batchnorm import weights_digest
 
     # the device too: a GPU's arithmetic can differ from the CPU's in the last bits
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")

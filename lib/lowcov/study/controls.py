@@ -14,7 +14,7 @@ from typing import Sequence
 from ..layout import Layout
 from ..make_examples import ExamplesConfig
 from ..manifest import run_stage
-from ..model import with_batch_norm_statistics
+from ..batchnorm import with_batch_norm_statistics
 from ..shards import ExampleSets
 from ..train import CASE_STUDY_V2, TrainResult
 from .fine_tuning import DEFAULT_SEED, fine_tune, fine_tuned_checkpoints, run_directory, run_name
@@ -148,3 +148,4 @@ def with_original_statistics(layout: Layout, name: str, force: bool = False) -> 
     out = last.parent / "last_original_bn.pt"
     run_stage(layout.model_dir(name), "last_original_bn", [last, original], {}, [out],
               lambda: with_batch_norm_statistics(last, original, out) and None, force=force)
+    return out

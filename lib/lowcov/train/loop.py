@@ -19,8 +19,8 @@ import torch
 
 from .. import InputError
 from ..fileio import atomic_output
-from ..model import (PileupClassifier, batch_norm_layers, build_model, initialise_from_checkpoint, read_checkpoint_payload,
-                    save_checkpoint)
+from ..batchnorm import batch_norm_layers
+from ..model import (PileupClassifier, build_model, initialise_from_checkpoint, read_checkpoint_payload, save_checkpoint)
 from ..shards import ExampleSet
 from .config import EXECUTION_KEYS, TrainConfig, learning_rate_at, metric_is_better, validate_config
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set

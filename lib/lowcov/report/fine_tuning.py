@@ -1,0 +1,154 @@
+"""Chapter 6's tables and words: the configurations, the schedules, the runs and the controls."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .common import SELF_AGREEMENT
+
+
+# ---- chapter 6: the fine-tuning runs --------------------------------------------------------------------
+
+def config_table(defaults: Any, configs: Mapping[str, Any], hidden: Iterable[str], always: Sequence[str] = (
+        "tune_every_steps", "num_epochs", "learning_rate_num_epochs_per_decay", "best_checkpoint_metric"),
+                 init_checkpoint: str = "original model best.pt") -> pd.DataFrame:
+    """The keys any of ``configs`` changes from ``defaults`` (except ``hidden`` ones), then ``always``,
+    beside DeepVariant's defaults; ``init_checkpoint`` names the start of every run."""
+    fields = list(type(defaults).__dataclass_fields__)
+    shown = [k for k in fields if k not in hidden and any(getattr(c, k) != getattr(defaults, k) for c in configs.values())]
+    shown += list(always)
+    table = pd.DataFrame({"DeepVariant default": {k: getattr(defaults, k) for k in shown},
+                          **{name: {k: getattr(c, k) for k in shown} for name, c in configs.items()}})
+    table = table.astype(object)  # the row added below is text in columns that may be numbers
+    table.loc["init_checkpoint"] = ["''", *[init_checkpoint] * len(configs)]
+    return table.astype(str)
+
+
+def config_differences(first: Any, second: Any, names: tuple[str, str],
+                       ignored: Iterable[str] = ("train_dataset_pbtxt", "tune_dataset_pbtxt", "init_checkpoint")
+                       ) -> pd.DataFrame:
+    """The keys where two configurations disagree (except ``ignored``), one column each."""
+    keys = [k for k in type(first).__dataclass_fields__ if getattr(first, k) != getattr(second, k) and k not in ignored]
+    # object columns: each value printed as itself (an int column with a float in it would print 50 as 50.0)
+    return pd.DataFrame({name: pd.Series({k: getattr(config, k) for k in keys}, dtype=object)
+                         for name, config in zip(names, (first, second))}).astype(str)
+
+
+def schedule_values(configs: Mapping[str, Any], n_train: int) -> dict[str, float | int]:
+    """Glue name -> each run's steps per epoch, planned steps, warm-up and peak learning rate on ``n_train``
+    examples, e.g. ``v1_planned_steps``."""
+    from ..train import learning_rate_at
+
+    values: dict[str, float | int] = {}
+    for name, c in configs.items():
+        steps_per_epoch = math.ceil(n_train / c.batch_size)
+        total = steps_per_epoch * c.num_epochs
+        values[f"{name.lower()}_steps_per_epoch"] = int(steps_per_epoch)
+        values[f"{name.lower()}_planned_steps"] = int(total)
+        values[f"{name.lower()}_warmup"] = int(c.warmup_steps)
+        values[f"{name.lower()}_peak_lr"] = float(max(learning_rate_at(s, c, steps_per_epoch) for s in range(total)))
+    return values
+
+
+def _tune_scores(log_path) -> tuple[float, float, int]:
+    """A training log's tune f1_weighted at the start (step 0) and at the last evaluation, and how many
+    evaluations it made."""
+    log = pd.read_csv(log_path)
+    start = log[log.event == "init"].iloc[0]
+    tuned = log.dropna(subset=["tune_f1_weighted"])
+    return float(start.tune_f1_weighted), float(tuned.tune_f1_weighted.iloc[-1]), len(tuned)
+
+
+def selected_text(best_step: int) -> str:
+    return "the starting model itself (step 0)" if best_step == 0 else f"the checkpoint of step {best_step}"
+
+
+def fine_tune_summary(runs: Mapping[str, Any]) -> pd.DataFrame:
+    """Per run: the step it selected and its tune score, the starting and last tune scores, how long it ran."""
+    rows = {}
+    for name, run in runs.items():
+        start, last, evaluations = _tune_scores(run.log_path)
+        rows[name] = {"selected step": run.best_step, "selected tune f1_weighted": run.best_metrics["tune/f1_weighted"],
+                      "starting model tune f1_weighted (step 0)": start, "last tune f1_weighted": last,
+                      "steps run": run.steps, "epochs": run.epochs, "stopped by": run.stopped_by,
+                      "tune evaluations": evaluations, "seconds": round(run.wall_seconds, 1)}
+    return pd.DataFrame(rows).T
+
+
+def fine_tune_values(runs: Mapping[str, Any]) -> dict[str, Any]:
+    """Glue name -> each run's selected step and score, start and last tune score, steps and the words for
+    what it selected, e.g. ``v2_selected_text``."""
+    values: dict[str, Any] = {}
+    for name, run in runs.items():
+        start, last, _ = _tune_scores(run.log_path)
+        values[f"{name.lower()}_best_step"] = int(run.best_step)
+        values[f"{name.lower()}_best_f1"] = float(run.best_metrics["tune/f1_weighted"])
+        values[f"{name.lower()}_start_f1"] = start
+        values[f"{name.lower()}_last_f1"] = last
+        values[f"{name.lower()}_steps"] = int(run.steps)
+        values[f"{name.lower()}_selected_text"] = selected_text(run.best_step)
+    return values
+
+
+def self_labelled_text(summary: pd.DataFrame) -> str:
+    """Whether the starting model agrees with its own pseudo-truth labels so well that no step can win."""
+    if min(summary["starting model tune f1_weighted (step 0)"]) >= SELF_AGREEMENT:
+        return ("This is built into the experiment: the tune labels are the original model's own calls on the RNA "
+                "reads (chapter 4), so the starting model agrees with them almost perfectly and every step away from "
+                "it can only lose agreement.")
+    return ("The starting model does not agree perfectly with its own pseudo-truth labels (calls removed by the "
+            "filters of chapter 4 become hom-ref labels), which leaves room for a fine-tuned checkpoint to score "
+            "higher.")
+
+
+def controls_table(all_controls: Sequence[Any], chosen: Sequence[Any]) -> pd.DataFrame:
+    """Every control: what it adds to V2's list, what it isolates, its seeds and whether it runs here."""
+    return pd.DataFrame({"added to V2's list": {c.name: "; ".join(c.extra) for c in all_controls},
+                         "what it isolates": {c.name: c.purpose for c in all_controls},
+                         "seeds": {c.name: ", ".join(map(str, c.seeds)) for c in all_controls},
+                         "run here": {c.name: c in chosen for c in all_controls}})
+
+
+def drift_table(runs: Mapping[str, Any], drifts: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """Per run: steps, selected step, peak learning rate and how far its end-of-run weights and batch-norm
+    statistics moved (:func:`lowcov.batchnorm.checkpoint_drift`)."""
+    rows = {}
+    for name, run in runs.items():
+        drift = drifts[name]
+        rows[name] = {"steps run": run.steps, "selected step": run.best_step,
+                      "peak learning rate": pd.read_csv(run.log_path).learning_rate.max(),
+                      "weights: relative change": drift["weights_relative"],
+                      "weights: largest change": drift["weights_max_abs"],
+                      "batch-norm statistics: relative change": drift["batch_norm_statistics_relative"],
+                      "batch-norm statistics: largest change": drift["batch_norm_statistics_max_abs"],
+                      "seconds": round(run.wall_seconds, 1)}
+    return pd.DataFrame(rows).T.astype({"steps run": int, "selected step": int})
+
+
+def drift_values(drifts: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Glue name -> relative drift of weights and statistics, e.g. ``v2_weights_drift``, ``v2_bn_drift``."""
+    values = {}
+    for slug, drift in drifts.items():
+        values[f"{slug}_weights_drift"] = float(drift["weights_relative"])
+        values[f"{slug}_bn_drift"] = float(drift["batch_norm_statistics_relative"])
+    return values
+
+
+def controls_drift_text(drifts: pd.DataFrame, shown: Sequence[str], control_runs: Mapping[str, Any]) -> str:
+    """How far the controls (the ``shown`` runs of :func:`drift_table`) moved, and what they selected."""
+    if not control_runs:
+        return "No control was run on this profile."
+
+    def moved(name: str) -> str:
+        row = drifts.loc[name]
+        return (f"{name} ran {int(row['steps run'])} steps (peak learning rate {row['peak learning rate']:.1e}); its "
+                f"weights moved by {row['weights: relative change']:.1e} and its statistics by "
+                f"{row['batch-norm statistics: relative change']:.1e}")
+
+    text = "; ".join(moved(name) for name in shown) + "."
+    if all(r.best_step == 0 for r in control_runs.values()):
+        return text + " Every control, too, selected the starting model (step 0) on the RNA tune set."
+    return text + " Selected checkpoints: " + ", ".join(f"{n} step {r.best_step}" for n, r in control_runs.items()) + "."
