@@ -143,26 +143,33 @@ def changes(value: float, overrides: dict | None = None) -> dict:
     return {**out, **(overrides or {})}
 
 
+def words(moves: dict) -> dict:
+    """The direction words of rounded changes (no intervals)."""
+    return {key: report.direction(value) for key, value in moves.items()}
+
+
 def test_agreement_when_nothing_moved():
-    assert report.agreement_text("V1", changes(0.0), changes(-0.01)) == \
-        "V1 is unchanged on every metric, where the case study's moved."
+    assert report.agreement_text("V1", words(changes(0.0)), changes(-0.01)) == \
+        "V1 shows no detectable change on any metric, where the case study's moved."
+    interval_words = {key: "no detectable change" for key in changes(0.0)}
+    assert report.agreement_text("V1", interval_words, changes(-0.01)).startswith("V1 shows no detectable change")
 
 
 def test_agreement_lists_the_same_and_the_different_metrics():
     ours = changes(-0.01, {("INDEL", "METRIC.Precision"): -0.01})
     theirs = changes(-0.01, {("INDEL", "METRIC.Precision"): 0.02})
-    text = report.agreement_text("V1", ours, theirs)
+    text = report.agreement_text("V1", words(ours), theirs)
     assert text.startswith("V1 moved like the case study's for SNP Recall lower, SNP Precision lower, SNP F1 lower")
     assert text.endswith("; differently for INDEL Precision lower.")
 
 
 def test_agreement_when_no_metric_moved_the_same_way():
-    assert report.agreement_text("V1", changes(0.01), changes(-0.01)).startswith(
+    assert report.agreement_text("V1", words(changes(0.01)), changes(-0.01)).startswith(
         "V1 moved like the case study's for no metric; differently for SNP Recall higher")
 
 
 def test_agreement_without_differences_has_no_differently_clause():
-    assert "differently" not in report.agreement_text("V1", changes(0.01), changes(0.01))
+    assert "differently" not in report.agreement_text("V1", words(changes(0.01)), changes(0.01))
 
 
 def four_models(**moves) -> dict:
@@ -189,8 +196,37 @@ def test_direction_text_joins_the_four_models_and_the_verdict():
     published = {(v, kind, metric): -0.01 for v in ("v1", "v2") for kind in report.TYPES
                  for metric in report.MOVED_METRICS.values()}
     text = report.direction_text(four_models(), published)
-    assert text.startswith("the selected V1 is unchanged on every metric")
-    assert "V2 at the end of its run is unchanged" in text and text.endswith("SNP and INDEL F1.")
+    assert text.startswith("the selected V1 shows no detectable change on any metric")
+    assert "V2 at the end of its run shows no detectable change" in text and text.endswith("SNP and INDEL F1.")
+
+
+def model_intervals(models, recall_interval=(-0.02, -0.03, -0.01)):
+    """A bootstrap table for ``models``: recall lower (whole interval below zero), everything else unmoved."""
+    from lowcov.bootstrap import direction
+
+    rows = []
+    for model in ["Original", *models]:
+        for kind in report.TYPES:
+            for metric in report.MOVED_METRICS.values():
+                change, low, high = recall_interval if (model != "Original" and metric == report.RECALL) else (0, -0.01, 0.01)
+                rows.append({"Model": model, "Type": kind, "Metric": metric, "seeds": 1, "estimate": 0.9 + change,
+                             "low": 0.89, "high": 0.91, "change": change, "change_low": low, "change_high": high,
+                             "direction": "" if model == "Original" else direction(low, high)})
+    return pd.DataFrame(rows)
+
+
+def test_direction_words_come_from_the_intervals_when_given():
+    # the point changes say nothing moved; the intervals say recall fell: the words follow the intervals
+    table = model_intervals(report.FINE_TUNED)
+    values = report.change_values(four_models(), intervals=table)
+    assert values["v2_last_snp_recall_direction"] == "lower" and values["v2_last_snp_recall_change"] == -0.02
+    assert values["v1_indel_precision_direction"] == "no detectable change"
+    assert report.last_recall_text(four_models(), intervals=table).startswith("As in the case study")
+    published = {(v, kind, metric): -0.01 for v in ("v1", "v2") for kind in report.TYPES
+                 for metric in report.MOVED_METRICS.values()}
+    text = report.direction_text(four_models(), published, intervals=table)
+    assert "SNP Recall lower, INDEL Recall lower" in text and "differently for SNP Precision no detectable change" in text
+    assert text.endswith("fine-tuning changed nothing measurable.")
 
 
 def last_runs(snp_recall: tuple[float, float], indel_recall: tuple[float, float], indel_precision=(0.0, 0.0)):
@@ -513,48 +549,120 @@ def test_schedule_values_count_steps_and_the_peak_learning_rate():
     assert 0.001 < values["v1_peak_lr"] < 0.01  # still warming up at the last step
 
 
-def training_run(tmp_path, name: str, start: float, last: float, best_step: int = 0, steps: int = 3):
+def training_run(tmp_path, name: str, start: float, last: float, best_step: int = 3, steps: int = 3,
+                 selected: float | None = None, seed: int = 2024, warmup_steps: int = 500):
     from types import SimpleNamespace
 
     log = tmp_path / f"{name}.csv"
     pd.DataFrame({"event": ["init", "train", "tune"], "step": [0, 1, 3], "tune_f1_weighted": [start, None, last],
                   "learning_rate": [0.0, 0.001, 0.002]}).to_csv(log, index=False)
-    return SimpleNamespace(log_path=log, best_step=best_step, best_metrics={"tune/f1_weighted": start}, steps=steps,
-                           epochs=1, stopped_by="epochs", wall_seconds=1.234)
+    return SimpleNamespace(log_path=log, best_step=best_step,
+                           best_metrics={"tune/f1_weighted": last if selected is None else selected}, steps=steps,
+                           epochs=1, stopped_by="epochs", wall_seconds=1.234,
+                           config=SimpleNamespace(seed=seed, warmup_steps=warmup_steps))
 
 
 def test_fine_tune_summary_and_values(tmp_path):
-    runs = {"V1": training_run(tmp_path, "v1", 0.995, 0.9), "V2": training_run(tmp_path, "v2", 0.995, 0.8, best_step=3)}
+    runs = {"V1": training_run(tmp_path, "v1", 0.995, 0.9, best_step=1), "V2": training_run(tmp_path, "v2", 0.995, 0.8)}
     summary = report.fine_tune_summary(runs)
-    assert summary.loc["V2", "last tune f1_weighted"] == 0.8 and summary.loc["V1", "tune evaluations"] == 2
-    assert summary.loc["V1", "seconds"] == 1.2
+    assert summary.loc["V2", "last tune f1_weighted"] == 0.8 and summary.loc["V1", "tune evaluations"] == 1
+    assert summary.loc["V1", "warm start tune f1_weighted (the bar)"] == 0.995
+    assert summary.loc["V1", "seconds"] == 1.2 and summary.loc["V1", "peak learning rate"] == 0.002
+    assert not summary.loc["V1", "warm-up ended"]  # 3 steps of a 500-step warm-up
     values = report.fine_tune_values(runs)
-    assert values["v1_selected_text"] == "the starting model itself (step 0)"
+    assert values["v1_selected_text"] == "the checkpoint of step 1"
     assert values["v2_selected_text"] == "the checkpoint of step 3"
     assert values["v2_start_f1"] == 0.995 and values["v2_steps"] == 3
 
 
-def test_self_labelled_text_when_the_start_agrees_with_its_labels(tmp_path):
+def test_self_labelled_text_when_no_trained_checkpoint_reaches_the_warm_start(tmp_path):
     summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 0.99, 0.9)})
-    assert report.self_labelled_text(summary).startswith("This is built into the experiment")
+    assert report.self_labelled_text(summary).startswith("No trained checkpoint reaches the warm start's score")
 
 
-def test_self_labelled_text_when_the_start_leaves_room(tmp_path):
+def test_self_labelled_text_when_trained_checkpoints_score_higher(tmp_path):
+    summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 0.95, 0.97)})
+    assert report.self_labelled_text(summary).startswith("Every run's selected checkpoint scores above")
+
+
+def test_self_labelled_text_when_the_runs_disagree(tmp_path):
     summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 0.995, 0.9),
-                                        "V2": training_run(tmp_path, "v2", 0.98, 0.9)})
-    assert report.self_labelled_text(summary).startswith("The starting model does not agree perfectly")
+                                        "V2": training_run(tmp_path, "v2", 0.98, 0.99)})
+    assert report.self_labelled_text(summary).startswith("The runs disagree")
+
+
+def test_replicate_summary_lists_every_seed(tmp_path):
+    table = report.replicate_summary({"V2": [training_run(tmp_path, "a", 0.99, 0.9, seed=2024),
+                                             training_run(tmp_path, "b", 0.99, 0.92, seed=2025)]})
+    assert list(table.index) == ["V2 (seed 2024)", "V2 (seed 2025)"]
+    assert table.loc["V2 (seed 2025)", "selected tune f1_weighted"] == 0.92
+
+
+def intervals_table(v2_recall_change=(-0.03, -0.05, -0.01), v1_f1_change=(0.01, 0.004, 0.02)):
+    """A bootstrap table as lowcov.bootstrap.intervals returns it, by hand."""
+    rows = []
+    for model, seeds in (("Original", 1), ("V1", 3), ("V2", 3)):
+        for kind in ("SNP", "INDEL"):
+            for metric in ("METRIC.Recall", "METRIC.Precision", "METRIC.F1_Score"):
+                change, low, high = 0.0, 0.0, 0.0
+                if model == "V2" and metric == "METRIC.Recall":
+                    change, low, high = v2_recall_change
+                if model == "V1" and metric == "METRIC.F1_Score":
+                    change, low, high = v1_f1_change
+                from lowcov.bootstrap import direction
+                rows.append({"Model": model, "Type": kind, "Metric": metric, "seeds": seeds, "estimate": 0.9 + change,
+                             "low": 0.88 + change, "high": 0.92 + change, "change": change, "change_low": low,
+                             "change_high": high, "direction": "" if model == "Original" else direction(low, high)})
+    return pd.DataFrame(rows)
+
+
+def test_interval_tables_show_estimates_intervals_and_words():
+    table = intervals_table()
+    shown = report.interval_table(table, ["Original", "V2"], published={"case study V2": {("SNP", "METRIC.Recall"): 0.873}})
+    assert shown.loc["Original", ("SNP", "Recall")] == "0.9000 [0.8800, 0.9200]"
+    assert shown.loc["V2 (mean of 3 seeds)", ("INDEL", "Recall")] == "0.8700 [0.8500, 0.8900]"
+    assert shown.loc["case study V2", ("SNP", "Recall")] == "0.8730"
+    changes = report.change_table(table, ["V1", "V2"])
+    assert changes.loc["V2", ("SNP", "Recall")] == "-0.0300 [-0.0500, -0.0100] lower"
+    assert changes.loc["V1", ("SNP", "F1_Score")] == "+0.0100 [+0.0040, +0.0200] higher"
+    assert changes.loc["V2", ("SNP", "Precision")].endswith("no detectable change")
+    values = report.interval_values(table, {"Original": "original", "V1": "v1", "V2": "v2"})
+    assert values["v2_indel_recall_change_interval"] == "-0.0300 [-0.0500, -0.0100]"
+    assert values["original_snp_recall_interval"] == "0.9000 [0.8800, 0.9200]"
+    assert "original_snp_recall_change_interval" not in values
+    with pytest.raises(KeyError, match="no intervals"):
+        report.interval_table(table, ["V9"])
+
+
+@pytest.mark.parametrize("v1_f1, v2_recall, start", [
+    ((0.01, 0.004, 0.02), (-0.03, -0.05, -0.01), "F1 is higher on both SNPs and indels, beyond the 95 % interval, for V1"),
+    ((-0.01, -0.02, -0.004), (0.0, -0.01, 0.01), "No fine-tuned model has a higher F1 than the original on both types"),
+    ((0.001, -0.002, 0.004), (0.0, -0.01, 0.01), "No fine-tuned model's F1 differs from the original's"),
+])
+def test_interval_verdict_branches(v1_f1, v2_recall, start):
+    table = intervals_table(v2_recall_change=v2_recall, v1_f1_change=v1_f1)
+    assert report.interval_verdict_text(table, ["V1", "V2"]).startswith(start)
+
+
+def test_resolution_and_bar_texts():
+    text = report.resolution_text({"SNP": 0.01, "INDEL": 0.03}, {"SNP": 2500, "INDEL": 570}, 100_000, 40)
+    assert "40 blocks of 100 kb" in text and "INDEL: 0.0300 (17 of 570 variants)" in text
+    bar = report.bar_value_text(0.99, {"V1": (1, 0.98), "V2": (20, 0.995)})
+    assert "never saves the warm start" in bar and "step 1 (f1_weighted 0.9800, below the bar)" in bar
+    assert "step 20 (f1_weighted 0.9950, above the bar)" in bar
 
 
 def test_controls_table_marks_the_runs_made_here():
     from types import SimpleNamespace
 
-    a = SimpleNamespace(name="a", extra=["x=1", "y=2"], purpose="p", seeds=(1, 2))
-    b = SimpleNamespace(name="b", extra=["z=3"], purpose="q", seeds=(3,))
+    a = SimpleNamespace(name="a", extra=["x=1", "y=2"], purpose="p", seeds=(1, 2), examples="rna", steps_of_v2=False)
+    b = SimpleNamespace(name="b", extra=[], purpose="q", seeds=(3,), examples="dna_low_coverage", steps_of_v2=True)
     table = report.controls_table([a, b], [b])
-    assert table.to_dict("index") == {"a": {"added to V2's list": "x=1; y=2", "what it isolates": "p",
-                                            "seeds": "1, 2", "run here": False},
-                                      "b": {"added to V2's list": "z=3", "what it isolates": "q", "seeds": "3",
-                                            "run here": True}}
+    assert table.to_dict("index") == {"a": {"added to V2's list": "x=1; y=2", "trained on": "V2's RNA examples",
+                                            "what it isolates": "p", "seeds": "1, 2", "run here": False},
+                                      "b": {"added to V2's list": "V2's number of steps",
+                                            "trained on": "50 % DNA, truth labels", "what it isolates": "q",
+                                            "seeds": "3", "run here": True}}
 
 
 DRIFT = {"weights_relative": 1e-4, "weights_max_abs": 1e-3, "batch_norm_statistics_relative": 0.2,
@@ -570,14 +678,6 @@ def test_drift_table_and_values(tmp_path):
 
 def test_controls_drift_text_when_no_control_ran():
     assert report.controls_drift_text(pd.DataFrame(), [], {}) == "No control was run on this profile."
-
-
-def test_controls_drift_text_when_every_control_selected_the_start(tmp_path):
-    control_runs = {"c (seed 1)": training_run(tmp_path, "c1", 0.99, 0.9), "c (seed 2)": training_run(tmp_path, "c2", 0.99, 0.9)}
-    drifts = report.drift_table(control_runs, {name: DRIFT for name in control_runs})
-    text = report.controls_drift_text(drifts, ["c (seed 1)"], control_runs)
-    assert text == ("c (seed 1) ran 3 steps (peak learning rate 2.0e-03); its weights moved by 1.0e-04 and its "
-                    "statistics by 2.0e-01. Every control, too, selected the starting model (step 0) on the RNA tune set.")
 
 
 def test_controls_drift_text_lists_the_selected_checkpoints(tmp_path):
@@ -731,3 +831,12 @@ def test_discussed_keeps_the_columns_the_text_reads():
     assert list(cut.columns) == ["TRUTH.TOTAL", "TRUTH.FN", "QUERY.FP", "Recall", "Precision", "F1_Score"]
     assert cut.index.names == ["Type", "Filter", "Source"]
     assert cut.loc[("SNP", "ALL", "lowcov"), "Recall"] == 0.1235
+
+
+def test_published_metrics_read_the_all_rows():
+    from lowcov.benchmark import case_study
+
+    table = case_study.published_table("v2")
+    values = report.published_metrics(table)
+    assert values["INDEL", "METRIC.Recall"] == pytest.approx(0.621695)  # the case study's V2 INDEL recall
+    assert set(values) == {(kind, metric) for kind in ("INDEL", "SNP") for metric in report.MOVED_METRICS.values()}

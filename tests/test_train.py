@@ -332,6 +332,8 @@ def test_resume_after_interruption_equals_uninterrupted_run(sets, tmp_path, monk
         first = train(sets["train"], sets["tune"], replace(config, max_steps=13), tmp_path / "split",
                       device="cpu", progress=False)
         assert first.stopped_by == "max_steps" and first.steps == 13
+        # the weights it stopped with are its last checkpoint (what chapter 7 scores as "end of run")
+        assert read_checkpoint_payload(tmp_path / "split" / "checkpoints" / "ckpt-13.pt")["step"] == 13
     else:
         with monkeypatch.context() as patch:
             interrupt_before_step(patch, 14)

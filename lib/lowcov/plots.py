@@ -136,12 +136,20 @@ def pileup_channels(image: np.ndarray, channels, title: str = "", figsize=(12, 2
 def training_curves(log_csv, title: str = "", axes=None, label: str | None = None, best_step: int | None = None,
                     marker: str = "o", linestyle: str = "-", markersize: float = 6):
     """Training loss and tune f1_weighted against step, from a training log (train_log.csv).
-    Pass different ``marker``/``linestyle`` when drawing several runs whose curves coincide."""
+
+    The warm start's tune score (the log's ``init`` row), when there is one, is drawn as a horizontal line:
+    DeepVariant's bar that a tune must beat, never a checkpoint; ``best_step`` (the selected checkpoint) as
+    a dotted vertical line. Pass different ``marker``/``linestyle`` when drawing several runs whose curves
+    coincide."""
     log = pd.read_csv(log_csv)
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.3))
     train_rows = log.dropna(subset=["train_loss"])
-    tune_rows = log.dropna(subset=["tune_f1_weighted"])
+    warm_start = log[log.event == "init"].dropna(subset=["tune_f1_weighted"])
+    tune_rows = log[log.event != "init"].dropna(subset=["tune_f1_weighted"])
+    if len(warm_start):
+        axes[1].axhline(float(warm_start.tune_f1_weighted.iloc[0]), color="grey", ls="--", lw=1,
+                        label=f"{label + ' ' if label else ''}warm start (the bar)")
     axes[0].plot(train_rows.step, train_rows.train_loss, ls=linestyle, label=label or "train loss")
     if tune_rows.tune_loss.notna().any():
         axes[0].plot(tune_rows.step, tune_rows.tune_loss, ls="--", marker=".", label=f"{label + ' ' if label else ''}tune loss")
@@ -154,7 +162,7 @@ def training_curves(log_csv, title: str = "", axes=None, label: str | None = Non
         axes[1].axvline(best_step, color="grey", ls=":", lw=1)
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("tune f1_weighted")
-    if label:
+    if label or len(warm_start):
         axes[1].legend(frameon=False, fontsize=8)
     if title:
         axes[0].figure.suptitle(title, fontsize=10)

@@ -6,7 +6,7 @@ Chapters call these functions and glue what they return, so every branch of the 
 pandas DataFrames.
 
 One module per chapter (:mod:`.original_model` for chapter 3, :mod:`.pseudo_truth` for 4 and 5,
-:mod:`.fine_tuning` for 6, :mod:`.evaluation` for 7, :mod:`.reproducibility` for 8) and :mod:`.common`
+:mod:`.fine_tuning` for 6, :mod:`.evaluation` for 7, :mod:`.uncertainty` for the intervals of 3 and 7, :mod:`.reproducibility` for 8) and :mod:`.common`
 for the metrics and thresholds they share; the chapters use them through this package.
 """
 
@@ -20,7 +20,7 @@ from .original_model import (all_rows_per_dataset, comparison_table, dataset_val
 from .pseudo_truth import (COUNT_METRICS, class_balance_table, class_balance_values, editing_table,
                            editing_values, gq_sweep, pseudo_truth_quality, pseudo_truth_steps,
                            pseudo_truth_values)
-from .fine_tuning import (config_differences, config_table, controls_drift_text, controls_table, drift_table,
+from .fine_tuning import (peak_learning_rate, replicate_summary, config_differences, config_table, controls_drift_text, controls_table, drift_table,
                           drift_values, fine_tune_summary, fine_tune_values, schedule_values, selected_text,
                           self_labelled_text)
 from .evaluation import (CASE_STUDY_MODELS, DISCUSSED_COLUMNS, FINE_TUNED, LAST_RUNS, MODEL_SLUGS,
@@ -36,8 +36,12 @@ from .reproducibility import (example_sets, flatten, manifest_files, manifest_pa
                               manifest_stages, notebook_parameters, notebook_runs, notebook_runs_table,
                               notebook_runs_values, package_versions, relative, short, software,
                               training_runs)
+from .uncertainty import (published_metrics, bar_value_text, change_table, directions, interval_table, interval_values,
+                          interval_verdict_text, resolution_text, with_interval)
 
-__all__ = ["BASELINE",
+__all__ = ["published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
+           "interval_table", "interval_values", "interval_verdict_text", "resolution_text", "with_interval",
+           "BASELINE",
            "BN_RESTORED_FRACTION",
            "CASE_STUDY_MODELS",
            "COSTLY_PRECISION_LOSS",

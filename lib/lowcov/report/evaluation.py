@@ -43,11 +43,11 @@ def metric_values(ours: pd.DataFrame, slugs: Mapping[str, str]) -> dict[str, flo
 
 
 def selected_is_original_text(results: Mapping[str, Any], versions: Sequence[str] = ("V1", "V2")) -> str:
-    """Whether each run's selected checkpoint scores exactly as the original model (it selected step 0)."""
+    """Whether each run's selected (trained) checkpoint scores exactly as the original model."""
     same = {version: results[version].summary.equals(results[BASELINE].summary) for version in versions}
     if all(same.values()):
-        return ("The calls of both selected checkpoints score exactly as the original model's: both runs selected the "
-                "starting model (chapter 6).")
+        return ("The calls of both selected checkpoints score exactly as the original model's: their training moved "
+                "no call on this contig.")
     return " ".join(f"{v}'s selected checkpoint scores {'exactly as' if same[v] else 'differently from'} the original "
                     "model." for v in same)
 
@@ -133,17 +133,38 @@ def lowest_bucket_recall(strata: pd.DataFrame) -> pd.Series:
     return strata[strata.Subset == LOWEST_BUCKET].set_index(["Model", "Type"])[RECALL]
 
 
-def change_values(results: Mapping[str, Any], models: Sequence[str] = FINE_TUNED) -> dict[str, Any]:
+def change_values(results: Mapping[str, Any], models: Sequence[str] = FINE_TUNED,
+                  intervals: pd.DataFrame | None = None) -> dict[str, Any]:
     """Glue name -> change against the original model and its direction, per model, type and metric,
-    e.g. ``v1_last_indel_recall_change`` and ``v1_last_indel_recall_direction``."""
+    e.g. ``v1_last_indel_recall_change`` and ``v1_last_indel_recall_direction``. With ``intervals``
+    (:func:`lowcov.bootstrap.intervals`) the change is its estimate (the mean over seeds of a replicated run)
+    and the word that of its whole 95 % interval; without, the word reads the rounded change."""
     values: dict[str, Any] = {}
     for model in models:
+        words = ours_directions(results, model, intervals)
         for kind in TYPES:
             for short, metric in MOVED_METRICS.items():
-                moved = change(results, model, kind, metric)
+                moved = (_interval_row(intervals, model, kind, metric).change if intervals is not None
+                         else change(results, model, kind, metric))
                 values[f"{MODEL_SLUGS[model]}_{kind.lower()}_{short}_change"] = float(moved)
-                values[f"{MODEL_SLUGS[model]}_{kind.lower()}_{short}_direction"] = direction(moved)
+                values[f"{MODEL_SLUGS[model]}_{kind.lower()}_{short}_direction"] = words[kind, metric]
     return values
+
+
+def _interval_row(intervals: pd.DataFrame, model: str, kind: str, metric: str):
+    rows = intervals[(intervals.Model == model) & (intervals.Type == kind) & (intervals.Metric == metric)]
+    if rows.empty:
+        raise KeyError(f"no interval for {model} {kind} {metric}")
+    return rows.iloc[0]
+
+
+def ours_directions(results: Mapping[str, Any], model: str,
+                    intervals: pd.DataFrame | None = None) -> dict[tuple[str, str], str]:
+    """(type, metric) -> the direction word of ``model``'s change: from its whole 95 % interval when
+    ``intervals`` are given ("higher", "lower", "no detectable change"), else from the rounded change."""
+    return {(kind, metric): (_interval_row(intervals, model, kind, metric).direction if intervals is not None
+                             else direction(change(results, model, kind, metric)))
+            for kind in TYPES for metric in MOVED_METRICS.values()}
 
 
 def published_changes(published: Mapping[str, pd.DataFrame], versions: Sequence[str] = ("v1", "v2"),
@@ -165,18 +186,20 @@ def published_change_values(changes: Mapping[tuple[str, str, str], float]) -> di
             for (version, kind, metric), value in changes.items()}
 
 
-def agreement_text(label: str, ours: Mapping[tuple[str, str], float], theirs: Mapping[tuple[str, str], float]) -> str:
+def agreement_text(label: str, ours: Mapping[tuple[str, str], str], theirs: Mapping[tuple[str, str], float]) -> str:
     """Which of recall/precision/F1 (SNP and INDEL) moved the way the case study's did.
 
-    ``ours`` and ``theirs`` map (type, metric) to the change against the starting model."""
+    ``ours`` maps (type, metric) to the direction word of our change (:func:`ours_directions`), ``theirs``
+    to the case study's change against its starting model (its tables have no intervals; on ~250,000 SNPs
+    and ~38,000 indels every change it reports is far beyond rounding)."""
     same, other = [], []
     for kind in TYPES:
         for metric in MOVED_METRICS.values():
             name = f"{kind} {metric.split('.')[1].replace('_Score', '')}"
-            mine = direction(ours[kind, metric])
+            mine = ours[kind, metric]
             (same if mine == direction(theirs[kind, metric]) else other).append(f"{name} {mine}")
-    if all(text.endswith("unchanged") for text in same + other):
-        return f"{label} is unchanged on every metric, where the case study's moved."
+    if all(text.endswith(("unchanged", "no detectable change")) for text in same + other):
+        return f"{label} shows no detectable change on any metric, where the case study's moved."
     return (f"{label} moved like the case study's for {', '.join(same) or 'no metric'}"
             f"{'; differently for ' + ', '.join(other) if other else ''}.")
 
@@ -186,8 +209,14 @@ def changes_of(results: Mapping[str, Any], model: str) -> dict[tuple[str, str], 
     return {(kind, metric): change(results, model, kind, metric) for kind in TYPES for metric in MOVED_METRICS.values()}
 
 
-def verdict_text(results: Mapping[str, Any], models: Sequence[str] = FINE_TUNED) -> str:
-    """Whether any fine-tuned model beats the original on both SNP and INDEL F1, and which are worse on one."""
+def verdict_text(results: Mapping[str, Any], models: Sequence[str] = FINE_TUNED,
+                 intervals: pd.DataFrame | None = None) -> str:
+    """Whether any fine-tuned model beats the original on both SNP and INDEL F1, and which are worse on one
+    (judged by whole 95 % intervals when ``intervals`` are given)."""
+    if intervals is not None:
+        from .uncertainty import interval_verdict_text
+
+        return interval_verdict_text(intervals, models)
     def f1(model: str, kind: str):
         return results[model].metric(kind, F1)
 
@@ -201,26 +230,34 @@ def verdict_text(results: Mapping[str, Any], models: Sequence[str] = FINE_TUNED)
             + (f"; {', '.join(worse)} are worse on at least one." if worse else "."))
 
 
-def direction_text(results: Mapping[str, Any], published: Mapping[tuple[str, str, str], float]) -> str:
+def direction_text(results: Mapping[str, Any], published: Mapping[tuple[str, str, str], float],
+                   intervals: pd.DataFrame | None = None) -> str:
     """Each fine-tuned model against the case study's direction of change, then the verdict."""
     def theirs(version: str) -> dict[tuple[str, str], float]:
         return {(kind, metric): value for (v, kind, metric), value in published.items() if v == version}
 
-    return " ".join([agreement_text("the selected V1", changes_of(results, "V1"), theirs("v1")),
-                     agreement_text("The selected V2", changes_of(results, "V2"), theirs("v2")),
-                     agreement_text("V1 at the end of its run", changes_of(results, "V1 (last)"), theirs("v1")),
-                     agreement_text("V2 at the end of its run", changes_of(results, "V2 (last)"), theirs("v2")),
-                     verdict_text(results)])
+    def ours(model: str) -> dict[tuple[str, str], str]:
+        return ours_directions(results, model, intervals)
+
+    return " ".join([agreement_text("the selected V1", ours("V1"), theirs("v1")),
+                     agreement_text("The selected V2", ours("V2"), theirs("v2")),
+                     agreement_text("V1 at the end of its run", ours("V1 (last)"), theirs("v1")),
+                     agreement_text("V2 at the end of its run", ours("V2 (last)"), theirs("v2")),
+                     verdict_text(results, intervals=intervals)])
 
 
-def recall_lost(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS) -> dict[str, bool]:
-    """Per type: whether recall fell (beyond rounding) for every one of ``models``."""
-    return {kind: all(change(results, m, kind, RECALL) < -UNCHANGED_TOLERANCE for m in models) for kind in TYPES}
+def recall_lost(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS,
+                intervals: pd.DataFrame | None = None) -> dict[str, bool]:
+    """Per type: whether recall fell for every one of ``models`` (its whole 95 % interval below zero when
+    ``intervals`` are given, else beyond rounding)."""
+    return {kind: all(ours_directions(results, m, intervals)[kind, RECALL] == "lower" for m in models)
+            for kind in TYPES}
 
 
-def last_recall_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS) -> str:
+def last_recall_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS,
+                     intervals: pd.DataFrame | None = None) -> str:
     """Whether recall fell at the end of both runs, as in the case study, and for which types."""
-    lost = recall_lost(results, models)
+    lost = recall_lost(results, models, intervals)
     if lost["SNP"] and lost["INDEL"]:
         indels_most = all(change(results, m, "INDEL", RECALL) < change(results, m, "SNP", RECALL) for m in models)
         return ("As in the case study, fine-tuning on RNA labels made the caller miss more DNA variants at the end "
@@ -232,13 +269,17 @@ def last_recall_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RU
     return "Unlike the case study, recall did not fall for both types at the end of both runs."
 
 
-def indel_precision_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS) -> str:
+def indel_precision_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS,
+                         intervals: pd.DataFrame | None = None) -> str:
     """Whether INDEL precision rose at the end of every run, as in the case study."""
-    moves = {m: change(results, m, "INDEL", PRECISION) for m in models}
-    if all(d > UNCHANGED_TOLERANCE for d in moves.values()):
+    words = {m: ours_directions(results, m, intervals)["INDEL", PRECISION] for m in models}
+    if all(word == "higher" for word in words.values()):
         return "INDEL precision rose at the end of both runs, as in the case study."
+    def stated(word: str) -> str:
+        return f"it shows {word}" if word == "no detectable change" else f"it is {word}"
+
     return ("Where the two disagree is INDEL precision: the case study's rose with fine-tuning, while at the end "
-            "of our runs " + " and ".join(f"it is {direction(d)} ({m})" for m, d in moves.items()) + ".")
+            "of our runs " + " and ".join(f"{stated(w)} ({m})" for m, w in words.items()) + ".")
 
 
 def few_steps_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS) -> str:

@@ -140,6 +140,21 @@ def fine_tune_control(layout: Layout, run: ControlRun, sets: ExampleSets, init_c
     return fine_tune(layout, run.directory, run.control.overrides, sets, init_checkpoint, extra, threads, force)
 
 
+def run_controls(layout: Layout, chosen: Sequence[FineTuneControl], rna_sets: ExampleSets,
+                 init_checkpoint: str | os.PathLike, v2_steps: int, preset: str = "ccs",
+                 execution_overrides: Sequence[str] = (), threads: int = 2,
+                 force: bool = False) -> dict[str, TrainResult]:
+    """Every seed of every ``chosen`` control, each on its examples (:func:`control_examples`): run name ->
+    result, in :data:`FINE_TUNE_CONTROLS` order."""
+    results = {}
+    for control in chosen:
+        sets = control_examples(layout, control, rna_sets, preset, ExamplesConfig(threads=threads), force=force)
+        for run in control.runs:
+            results[run.name] = fine_tune_control(layout, run, sets, init_checkpoint, execution_overrides, threads,
+                                                  force, v2_steps)
+    return results
+
+
 def with_original_statistics(layout: Layout, name: str, force: bool = False) -> Path:
     """The end-of-run weights of fine-tuning run ``name`` with the original model's batch-norm
     statistics put back (``<profile>/models/<name>/checkpoints/last_original_bn.pt``)."""
@@ -149,3 +164,10 @@ def with_original_statistics(layout: Layout, name: str, force: bool = False) -> 
     run_stage(layout.model_dir(name), "last_original_bn", [last, original], {}, [out],
               lambda: with_batch_norm_statistics(last, original, out) and None, force=force)
     return out
+
+
+def scored_checkpoint(layout: Layout, run: ControlRun) -> Path:
+    """The checkpoint chapter 7 scores for a control run: the selected one for the data controls (they stand
+    beside V1's and V2's selected checkpoints), the end-of-run weights for V2's batch-norm controls (what
+    their training did to the weights and the statistics)."""
+    return fine_tuned_checkpoints(layout, run.directory)["last" if run.control.examples == "rna" else "selected"]

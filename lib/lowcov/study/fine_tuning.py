@@ -17,7 +17,7 @@ from ..checks import require_inputs
 from ..fileio import sha256sum
 from ..layout import Layout
 from ..shards import ExampleSets
-from ..train import RECORD_NAME, TrainConfig, TrainResult, apply_overrides, train
+from ..train import CASE_STUDY_V1, CASE_STUDY_V2, RECORD_NAME, TrainConfig, TrainResult, apply_overrides, train
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,29 @@ def fine_tune(layout: Layout, name: str, overrides: Sequence[str], sets: Example
         log.info("%s: the init checkpoint %s changed since the last run; training again", name, init_checkpoint)
     marker.write_text(digest + "\n")
     return train(sets.train, sets.tune, config, experiment_dir, force=force or stale, restart_on_change=True)
+
+
+#: the case study's two runs, by name
+CASE_STUDY_RUNS = {"V1": CASE_STUDY_V1, "V2": CASE_STUDY_V2}
+
+
+def case_study_runs(layout: Layout, sets: ExampleSets, init_checkpoint: str | os.PathLike,
+                    execution_overrides: Sequence[str] = (), threads: int = 2,
+                    seeds: Sequence[int] = REPLICATE_SEEDS, force: bool = False) -> dict[str, list[TrainResult]]:
+    """V1 and V2, each with every seed of ``seeds``, into ``models/v1``, ``models/v1_seed2025``, ...: name ->
+    one result per seed, in ``seeds`` order."""
+    return {name: [fine_tune(layout, run_directory(name.lower(), seed), overrides, sets, init_checkpoint,
+                             [*execution_overrides, f"config.seed={seed}"], threads, force)
+                   for seed in seeds]
+            for name, overrides in CASE_STUDY_RUNS.items()}
+
+
+def replicate_checkpoints(layout: Layout, seeds: Sequence[int] = REPLICATE_SEEDS) -> dict[str, dict[str, Path]]:
+    """The selected checkpoints of V1's and V2's seeds: run name -> {table name: checkpoint}, the first
+    seed's named ``V1``, the others ``V1 (seed 2025)``, ...."""
+    return {name: {(name if seed == seeds[0] else f"{name} (seed {seed})"):
+                   fine_tuned_checkpoints(layout, run_directory(name.lower(), seed))["selected"] for seed in seeds}
+            for name in CASE_STUDY_RUNS}
 
 
 def fine_tuned_checkpoints(layout: Layout, name: str) -> dict[str, Path]:

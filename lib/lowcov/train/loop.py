@@ -396,9 +396,9 @@ class _Trainer:
         """Stop at ``max_steps`` so that raising the limit later resumes exactly as if never stopped.
 
         ``last.pt`` is saved first, with the best-checkpoint tracking of the scheduled evaluations only.
-        The final weights are then evaluated and logged (event "stop"); they become ``best.pt`` only if no
-        scheduled evaluation has happened yet (a resumed run's first evaluation then replaces it, as it
-        would have in an uninterrupted run).
+        The final weights are then evaluated, logged (event "stop") and saved as ``ckpt-<step>.pt``; they
+        become ``best.pt`` only if no scheduled evaluation has happened yet (a resumed run's first evaluation
+        then replaces it, as it would have in an uninterrupted run).
         """
         self._save_last()
         if scheduled:
@@ -407,6 +407,8 @@ class _Trainer:
         metrics = evaluate(self.evaluated_model, self.tune, self.config.label_smoothing, self.device,
                            self.eval_batch_size)
         self._log_row("stop", metrics)
+        # the weights the run ends with, as every run's last checkpoint (chapter 7 scores end-of-run weights)
+        self._save_evaluated(self.checkpoint_dir / f"ckpt-{state.step}.pt", metrics)
         if state.best_step is None:
             self._save_evaluated(self.best_path, metrics)
             state.best_step, state.best_metrics = state.step, dict(metrics)
