@@ -588,7 +588,12 @@ def test_self_labelled_text_when_trained_checkpoints_score_higher(tmp_path):
 def test_self_labelled_text_when_the_runs_disagree(tmp_path):
     summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 0.995, 0.9),
                                         "V2": training_run(tmp_path, "v2", 0.98, 0.99)})
-    assert report.self_labelled_text(summary).startswith("The runs disagree")
+    assert report.self_labelled_text(summary).startswith("The runs differ")
+
+
+def test_self_labelled_text_when_the_selected_checkpoints_tie_with_the_warm_start(tmp_path):
+    summary = report.fine_tune_summary({"V1": training_run(tmp_path, "v1", 1.0, 1.0), "V2": training_run(tmp_path, "v2", 1.0, 1.0)})
+    assert report.self_labelled_text(summary).startswith("Every run's selected checkpoint scores exactly as the warm start")
 
 
 def test_replicate_summary_lists_every_seed(tmp_path):

@@ -102,19 +102,23 @@ def fine_tune_values(runs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def self_labelled_text(summary: pd.DataFrame) -> str:
-    """Whether the warm start agrees with its own pseudo-truth labels so well that no trained checkpoint
-    reaches its score."""
+    """How the selected (trained) checkpoints score against the warm start, and why the warm start is hard
+    to beat when it made the tune labels itself."""
     starts = summary["warm start tune f1_weighted (the bar)"]
     selected = summary["selected tune f1_weighted"]
-    if min(starts) >= SELF_AGREEMENT and all(selected < starts):
-        return ("No trained checkpoint reaches the warm start's score, and that is built into the experiment: the "
-                "tune labels are the original model's own calls on the RNA reads (chapter 4), so the warm start agrees "
-                "with them almost perfectly and every step away from it loses agreement. DeepVariant deploys a trained "
-                "checkpoint all the same; the selected ones are the least far from the warm start.")
-    if all(selected > starts):
+    own_labels = ("the tune labels are the original model's own calls on the RNA reads (chapter 4), so the warm start "
+                  "agrees with them almost perfectly")
+    if (selected == starts).all():
+        return (f"Every run's selected checkpoint scores exactly as the warm start: {own_labels}, and the earliest "
+                "trained checkpoints still do, so DeepVariant's rule deploys the first of them (ties go to the earlier).")
+    if min(starts) >= SELF_AGREEMENT and (selected < starts).all():
+        return (f"No trained checkpoint reaches the warm start's score, and that is built into the experiment: "
+                f"{own_labels} and every step away from it loses agreement. DeepVariant deploys a trained checkpoint "
+                "all the same; the selected ones are the least far from the warm start.")
+    if (selected > starts).all():
         return "Every run's selected checkpoint scores above the warm start on the tune set."
-    return ("The runs disagree: some selected checkpoints score above the warm start on the tune set, some below "
-            "(the tune labels are the original model's own calls, chapter 4, which the warm start agrees with).")
+    return (f"The runs differ: against the warm start some selected checkpoints score higher, some lower or level "
+            f"({own_labels}).")
 
 
 def replicate_summary(replicates: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
