@@ -641,12 +641,23 @@ def test_interval_tables_show_estimates_intervals_and_words():
 
 @pytest.mark.parametrize("v1_f1, v2_recall, start", [
     ((0.01, 0.004, 0.02), (-0.03, -0.05, -0.01), "F1 is higher on both SNPs and indels, beyond the 95 % interval, for V1"),
-    ((-0.01, -0.02, -0.004), (0.0, -0.01, 0.01), "No fine-tuned model has a higher F1 than the original on both types"),
+    ((-0.01, -0.02, -0.004), (0.0, -0.01, 0.01), "No fine-tuned model has a higher F1 than the original on both "
+                                                 "types beyond the 95 % interval; lower for V1 (SNP, INDEL)."),
     ((0.001, -0.002, 0.004), (0.0, -0.01, 0.01), "No fine-tuned model's F1 differs from the original's"),
 ])
 def test_interval_verdict_branches(v1_f1, v2_recall, start):
     table = intervals_table(v2_recall_change=v2_recall, v1_f1_change=v1_f1)
     assert report.interval_verdict_text(table, ["V1", "V2"]).startswith(start)
+
+
+def test_interval_verdict_names_a_model_higher_on_one_type():
+    table = intervals_table(v1_f1_change=(0.0, -0.01, 0.01))
+    table.loc[(table.Model == "V2") & (table.Type == "INDEL") & (table.Metric == "METRIC.F1_Score"),
+              ["change", "change_low", "change_high", "direction"]] = [0.006, 0.0003, 0.0126, "higher"]
+    assert report.interval_verdict_text(table, ["V1", "V2"]) == (
+        "No fine-tuned model has a higher F1 than the original on both types beyond the 95 % interval; "
+        "F1 is higher on one type only for V2 (INDEL).")
+    assert report.with_interval(-0.0, -0.00001, 0.0, signed=True) == "+0.0000 [+0.0000, +0.0000]"
 
 
 def test_resolution_and_bar_texts():

@@ -18,6 +18,7 @@ SHORT = {metric: name for name, metric in MOVED_METRICS.items()}
 def with_interval(estimate: float, low: float, high: float, signed: bool = False) -> str:
     """``0.9735 [0.9660, 0.9801]`` (``+0.0012 [-0.0030, +0.0051]`` for a change)."""
     form = "+.4f" if signed else ".4f"
+    estimate, low, high = (round(float(v), 4) + 0.0 for v in (estimate, low, high))  # no "-0.0000"
     return f"{estimate:{form}} [{low:{form}}, {high:{form}}]"
 
 
@@ -92,17 +93,26 @@ def directions(table: pd.DataFrame, model: str) -> dict[tuple[str, str], str]:
 
 
 def interval_verdict_text(table: pd.DataFrame, models: Sequence[str]) -> str:
-    """Which fine-tuned models are better than the original on both SNP and INDEL F1, and which worse on one,
-    judged by whole intervals of the paired differences."""
-    better = [m for m in models if all(directions(table, m)[kind, F1] == "higher" for kind in TYPES)]
-    worse = [m for m in models if any(directions(table, m)[kind, F1] == "lower" for kind in TYPES)]
+    """Which fine-tuned models have a higher F1 than the original on both types, on one, or a lower F1 on
+    one, judged by whole intervals of the paired differences."""
+    words = {m: {kind: directions(table, m)[kind, F1] for kind in TYPES} for m in models}
+    better = [m for m in models if all(w == "higher" for w in words[m].values())]
     if better:
         return "F1 is higher on both SNPs and indels, beyond the 95 % interval, for " + ", ".join(better) + "."
-    if worse:
-        return ("No fine-tuned model has a higher F1 than the original on both types beyond the 95 % interval; "
-                + ", ".join(worse) + (" has" if len(worse) == 1 else " have") + " a lower F1 on at least one.")
-    return ("No fine-tuned model's F1 differs from the original's on either type beyond the 95 % interval: "
-            "within what resampling the genome moves, fine-tuning changed nothing measurable.")
+    higher = [f"{m} ({', '.join(k for k, w in words[m].items() if w == 'higher')})" for m in models
+              if "higher" in words[m].values()]
+    lower = [f"{m} ({', '.join(k for k, w in words[m].items() if w == 'lower')})" for m in models
+             if "lower" in words[m].values()]
+    if not higher and not lower:
+        return ("No fine-tuned model's F1 differs from the original's on either type beyond the 95 % interval: "
+                "within what resampling the genome moves, fine-tuning changed nothing measurable.")
+    parts = []
+    if higher:
+        parts.append("F1 is higher on one type only for " + ", ".join(higher))
+    if lower:
+        parts.append("lower for " + ", ".join(lower))
+    return ("No fine-tuned model has a higher F1 than the original on both types beyond the 95 % interval; "
+            + "; ".join(parts) + ".")
 
 
 def resolution_text(widths: Mapping[str, float], counts: Mapping[str, int], block_size: int, n_blocks: int) -> str:
