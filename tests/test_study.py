@@ -264,3 +264,17 @@ def test_original_statistics_are_put_into_the_end_of_run_weights(tmp_path):
     assert means and all(torch.equal(state[k], donor[k]) for k in means)
     weights = [k for k in state if k.endswith("weight")]
     assert all(torch.equal(state[k], tuned.state_dict()[k]) for k in weights)
+
+
+def test_the_fitted_settings_read_their_values_from_the_code():
+    from dataclasses import replace
+
+    from lowcov.simulate import DemoConfig
+    from lowcov.study import fitted
+
+    table = fitted.fitted_table()
+    assert table.loc["simulate.DemoConfig.confident_fraction", "value"] == str(DemoConfig().confident_fraction)
+    other = fitted.fitted_table(replace(DemoConfig(), rna_read_count=6000))
+    assert other.loc["simulate.DemoConfig.expression_sd, rna_read_count", "value"].endswith("6,000 reads")
+    assert original_model.DEMO_ORIGINAL_OVERRIDES[0] in table.loc["study.original_model.DEMO_ORIGINAL_OVERRIDES", "value"]
+    assert (table.target.str.len() > 0).all() and (table.how.str.len() > 0).all()
