@@ -94,3 +94,13 @@ def test_a_result_without_observations_is_refused(benchmarks):
     blocks = bootstrap.Blocks.of_bed(benchmarks["bed"])
     with pytest.raises(ValueError, match="observations"):
         bootstrap.block_counts(replace(benchmarks["good"], observations=None), blocks)
+
+
+def test_the_sweep_table_holds_every_coverage_with_its_depth(benchmarks):
+    blocks = bootstrap.Blocks.of_bed(benchmarks["bed"], size=50_000)
+    table = bootstrap.sweep_intervals({"ds50": {"Original": benchmarks["good"], "Worse": benchmarks["worse"]},
+                                       "full": {"Original": benchmarks["good"], "Worse": benchmarks["good"]}},
+                                      {"ds50": 15.2, "full": 30.1}, blocks, resamples=200)
+    assert set(table.Dataset) == {"ds50", "full"} and set(table.Depth) == {15.2, 30.1}
+    worse = table[(table.Model == "Worse") & (table.Metric == "METRIC.Recall") & (table.Type == "SNP")]
+    assert list(worse.sort_values("Depth").direction) == ["lower", "no detectable change"]

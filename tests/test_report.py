@@ -856,3 +856,20 @@ def test_published_metrics_read_the_all_rows():
     values = report.published_metrics(table)
     assert values["INDEL", "METRIC.Recall"] == pytest.approx(0.621695)  # the case study's V2 INDEL recall
     assert set(values) == {(kind, metric) for kind in ("INDEL", "SNP") for metric in report.MOVED_METRICS.values()}
+
+
+def sweep_rows(model, kind, words_by_depth):
+    return [{"Model": model, "Type": kind, "Metric": "METRIC.F1_Score", "Depth": depth, "direction": word}
+            for depth, word in words_by_depth.items()]
+
+
+def test_sweep_text_says_where_a_model_crosses_the_original():
+    table = pd.DataFrame(sweep_rows("V2", "SNP", {3.0: "lower", 15.0: "no detectable change", 30.0: "higher"})
+                         + sweep_rows("V2", "INDEL", {3.0: "lower", 15.0: "lower", 30.0: "no detectable change"})
+                         + sweep_rows("DNA", "SNP", {3.0: "no detectable change", 30.0: "no detectable change"})
+                         + sweep_rows("DNA", "INDEL", {3.0: "higher", 30.0: "no detectable change"}))
+    text = report.sweep_text(table, ["V2", "DNA"])
+    assert "V2's SNP F1 crosses the original's: higher at 30x, lower at 3x" in text
+    assert "V2's INDEL F1 is lower at 3x, 15x and never crosses the original's" in text
+    assert "DNA's SNP F1 shows no detectable change at any depth" in text
+    assert "DNA's INDEL F1 is higher at 3x and never crosses" in text

@@ -278,3 +278,24 @@ def test_the_fitted_settings_read_their_values_from_the_code():
     assert other.loc["simulate.DemoConfig.expression_sd, rna_read_count", "value"].endswith("6,000 reads")
     assert original_model.DEMO_ORIGINAL_OVERRIDES[0] in table.loc["study.original_model.DEMO_ORIGINAL_OVERRIDES", "value"]
     assert (table.target.str.len() > 0).all() and (table.how.str.len() > 0).all()
+
+
+def test_sweep_datasets_are_named_by_their_fraction_and_made_from_the_full_bam(tmp_path, diploid_sample):
+    import shutil
+
+    from lowcov.study import evaluation
+
+    assert [evaluation.dataset_of(f) for f in (1.0, 0.5, 0.1, 0.7)] == ["full", "downsampled", "ds10", "ds70"]
+    assert evaluation.fraction_of("ds20") == 0.2 and evaluation.fraction_of("downsampled") == 0.5
+    with pytest.raises(ValueError, match="dsNN"):
+        evaluation.fraction_of("half")
+    layout = Layout("demo", root=tmp_path / "data")
+    full = layout.dna_test_bam(1.0)
+    shutil.copy(diploid_sample["bam"], full)
+    shutil.copy(str(diploid_sample["bam"]) + ".bai", str(full) + ".bai")
+    bam = evaluation.test_bam(layout, "ds20")
+    with pysam.AlignmentFile(str(bam)) as small, pysam.AlignmentFile(str(full)) as whole:
+        kept, total = sum(1 for _ in small), sum(1 for _ in whole)
+    assert 0.1 * total < kept < 0.3 * total
+    with pytest.raises(FileNotFoundError, match="01_data_acquisition"):
+        evaluation.test_bam(layout, "downsampled")

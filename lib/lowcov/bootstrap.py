@@ -172,3 +172,13 @@ def resolution(table: pd.DataFrame, model: str = "Original", metric: str = "METR
     finer, since both models share most calls)."""
     rows = table[(table.Model == model) & (table.Metric == metric)].set_index("Type")
     return {t: float((rows.loc[t, "high"] - rows.loc[t, "low"]) / 2) for t in TYPES if t in rows.index}
+
+
+def sweep_intervals(results_by_dataset: Mapping[str, Mapping[str, BenchmarkResult]], depth: Mapping[str, float],
+                    blocks: Blocks, baseline: str = "Original", resamples: int = RESAMPLES,
+                    seed: int = BOOTSTRAP_SEED) -> pd.DataFrame:
+    """:func:`intervals` at each coverage of a sweep (the same block draws at every coverage), with the
+    dataset and its mean depth as columns."""
+    return pd.concat([intervals(results, blocks, baseline, resamples=resamples, seed=seed)
+                      .assign(Dataset=dataset, Depth=float(depth[dataset]))
+                      for dataset, results in results_by_dataset.items()], ignore_index=True)

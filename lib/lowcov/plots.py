@@ -209,3 +209,26 @@ def recall_by_bucket(strata: pd.DataFrame, models, kinds=("SNP", "INDEL"), figsi
                fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def coverage_sweep(table: pd.DataFrame, metrics=("METRIC.F1_Score", "METRIC.Recall"), models=None):
+    """F1 and recall (rows) of each type (columns) against the mean depth of the reads called, one line per
+    model with its 95 % interval as error bars (the table of :func:`lowcov.bootstrap.sweep_intervals`)."""
+    models = list(models or table.Model.unique())
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(10, 3.2 * len(metrics)), sharex=True, squeeze=False)
+    for r, metric in enumerate(metrics):
+        for c, kind in enumerate(("SNP", "INDEL")):
+            ax = axes[r][c]
+            for n, model in enumerate(models):
+                rows = table[(table.Model == model) & (table.Type == kind) & (table.Metric == metric)].sort_values("Depth")
+                shift = (n - (len(models) - 1) / 2) * 0.25  # side by side, so the error bars do not hide each other
+                ax.errorbar(rows.Depth + shift, rows.estimate, yerr=[rows.estimate - rows.low, rows.high - rows.estimate],
+                            marker="o", markersize=4, capsize=2, lw=1, label=model)
+            ax.set_title(f"{kind} {metric.removeprefix('METRIC.').replace('_Score', '')}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if r == len(metrics) - 1:
+                ax.set_xlabel("mean depth of the reads called")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(models), frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return axes

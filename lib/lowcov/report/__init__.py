@@ -36,10 +36,10 @@ from .reproducibility import (example_sets, flatten, manifest_files, manifest_pa
                               manifest_stages, notebook_parameters, notebook_runs, notebook_runs_table,
                               notebook_runs_values, package_versions, relative, short, software,
                               training_runs)
-from .uncertainty import (published_metrics, bar_value_text, change_table, directions, interval_table, interval_values,
+from .uncertainty import (sweep_text, published_metrics, bar_value_text, change_table, directions, interval_table, interval_values,
                           interval_verdict_text, resolution_text, with_interval)
 
-__all__ = ["published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
+__all__ = ["sweep_text", "published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
            "interval_table", "interval_values", "interval_verdict_text", "resolution_text", "with_interval",
            "BASELINE",
            "BN_RESTORED_FRACTION",

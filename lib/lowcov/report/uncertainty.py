@@ -137,3 +137,24 @@ def bar_value_text(warm_start: float, selected: Mapping[str, tuple[int, float]])
             "selected. " + "; ".join(parts) + ": each run's best trained checkpoint, the earlier one on a tie.")
 
 
+
+
+def sweep_text(table: pd.DataFrame, models: Sequence[str], metric: str = F1) -> str:
+    """Per model and type, at which mean depths its ``metric`` is higher or lower than the original's (whole
+    intervals), and whether it crosses the original anywhere in the sweep."""
+    sentences = []
+    for model in models:
+        for kind in TYPES:
+            rows = table[(table.Model == model) & (table.Type == kind) & (table.Metric == metric)].sort_values("Depth")
+            higher = [f"{r.Depth:.0f}x" for r in rows.itertuples() if r.direction == "higher"]
+            lower = [f"{r.Depth:.0f}x" for r in rows.itertuples() if r.direction == "lower"]
+            name = f"{model}'s {kind} {metric.removeprefix('METRIC.').replace('_Score', '')}"
+            if higher and lower:
+                sentences.append(f"{name} crosses the original's: higher at {', '.join(higher)}, lower at "
+                                 f"{', '.join(lower)}")
+            elif higher or lower:
+                word, depths = ("higher", higher) if higher else ("lower", lower)
+                sentences.append(f"{name} is {word} at {', '.join(depths)} and never crosses the original's")
+            else:
+                sentences.append(f"{name} shows no detectable change at any depth")
+    return "; ".join(sentences) + "."

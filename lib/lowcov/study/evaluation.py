@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from ..benchmark import BenchmarkResult, compare
 from ..call_variants import CallConfig, call_variants
@@ -22,6 +22,7 @@ from ..layout import Layout
 from ..manifest import run_stage
 from ..bcftools import PeerCallerConfig
 from ..bcftools import call_variants as peer_call_variants
+from ..downsample import downsample_bam
 from ..shards import ExampleSet
 
 if TYPE_CHECKING:
@@ -40,12 +41,36 @@ class EvaluationConfig:
     peer: PeerCallerConfig = field(default_factory=PeerCallerConfig)
 
 
-def test_bam(layout: Layout, dataset: str) -> Path:
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {list(DATASETS)}, got {dataset!r}")
-    bam = layout.dna_test_bam(DATASETS[dataset])
-    if not bam.exists():
-        raise FileNotFoundError(f"{bam} is missing: run notebook 01_data_acquisition first")
+#: the coverage sweep of chapter 7: fractions of the test contig's reads, kept as ``samtools view -s``
+#: keeps them (seed 0: each smaller set is a subset of the larger ones)
+SWEEP_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
+def dataset_of(fraction: float) -> str:
+    """The dataset name of a fraction of the test contig's reads: ``full``, ``downsampled`` (0.5) or ``dsNN``."""
+    named = {value: name for name, value in DATASETS.items()}
+    return named.get(fraction) or f"ds{round(fraction * 100):02d}"
+
+
+def fraction_of(dataset: str) -> float:
+    if dataset in DATASETS:
+        return DATASETS[dataset]
+    if dataset.startswith("ds") and dataset[2:].isdigit() and 0 < int(dataset[2:]) < 100:
+        return int(dataset[2:]) / 100
+    raise ValueError(f"dataset must be one of {list(DATASETS)} or dsNN (NN % of the reads), got {dataset!r}")
+
+
+def test_bam(layout: Layout, dataset: str, force: bool = False) -> Path:
+    """The test contig's BAM of ``dataset``; the sweep's ``dsNN`` sets are downsampled here from the full one."""
+    fraction = fraction_of(dataset)
+    bam = layout.dna_test_bam(fraction)
+    if dataset in DATASETS:
+        if not bam.exists():
+            raise FileNotFoundError(f"{bam} is missing: run notebook 01_data_acquisition first")
+        return bam
+    full = test_bam(layout, "full")
+    run_stage(layout.stage("dna"), f"sweep_{dataset}", [full], {"fraction": fraction, "seed": 0}, [bam],
+              lambda: downsample_bam(full, bam, fraction, seed=0, progress=False) and None, force=force)
     return bam
 
 
@@ -54,7 +79,7 @@ def calling_examples(layout: Layout, dataset: str, config: EvaluationConfig = Ev
     """Every candidate of the test contig, labelled with the truth for analysis (never for training)."""
     from dataclasses import replace
 
-    return make_examples(test_bam(layout, dataset), layout.dna_reference, layout.examples_dir(f"calling.{dataset}"),
+    return make_examples(test_bam(layout, dataset, force), layout.dna_reference, layout.examples_dir(f"calling.{dataset}"),
                          [layout.test_contig], replace(config.examples, mode="calling"),
                          truth_vcf=layout.truth_vcf, force=force)
 
@@ -134,3 +159,36 @@ def metrics_table(results: dict[tuple[str, str], BenchmarkResult], filter_name: 
         for _, row in summary.iterrows():
             rows.append({"Model": caller, "Dataset": dataset, "Type": row["Type"], **{c: row[c] for c in columns}})
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The coverage sweep: per dataset, every model's benchmark (and bcftools'), and the mean depth of the
+    test contig's reads."""
+
+    results: dict[str, dict[str, BenchmarkResult]]
+    depth: dict[str, float]
+
+
+def mean_depth(layout: Layout, dataset: str) -> float:
+    """Mean read depth over the test contig's bases (samtools depth -a, averaged)."""
+    from ..coverage import contig_depth
+
+    return float(contig_depth(test_bam(layout, dataset), layout.test_contig).mean())
+
+
+def coverage_sweep(layout: Layout, checkpoints: Mapping[str, Path], slugs: Mapping[str, str],
+                   fractions=SWEEP_FRACTIONS, config: EvaluationConfig = EvaluationConfig(),
+                   force: bool = False) -> Sweep:
+    """Call the test contig at each fraction of its reads with every checkpoint (files named by ``slugs``,
+    so calls chapter 7 already made are reused) and with bcftools, and benchmark each (DeepVariant's
+    "twenty is the new thirty" comparison)."""
+    results, depth = {}, {}
+    for fraction in fractions:
+        dataset = dataset_of(fraction)
+        log.info("coverage sweep: %s (%.0f %% of the reads)", dataset, fraction * 100)
+        results[dataset] = {name: evaluate_model(layout, slugs[name], checkpoint, dataset, config, force)
+                            for name, checkpoint in checkpoints.items()}
+        results[dataset]["bcftools"] = evaluate_peer(layout, dataset, config, force)
+        depth[dataset] = mean_depth(layout, dataset)
+    return Sweep(results, depth)
