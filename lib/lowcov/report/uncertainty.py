@@ -148,7 +148,8 @@ def sweep_text(table: pd.DataFrame, models: Sequence[str], metric: str = F1) -> 
             rows = table[(table.Model == model) & (table.Type == kind) & (table.Metric == metric)].sort_values("Depth")
             higher = [f"{r.Depth:.0f}x" for r in rows.itertuples() if r.direction == "higher"]
             lower = [f"{r.Depth:.0f}x" for r in rows.itertuples() if r.direction == "lower"]
-            name = f"{model}'s {kind} {metric.removeprefix('METRIC.').replace('_Score', '')}"
+            owner = f"{model}'" if model.endswith("s") else f"{model}'s"
+            name = f"{owner} {kind} {metric.removeprefix('METRIC.').replace('_Score', '')}"
             if higher and lower:
                 sentences.append(f"{name} crosses the original's: higher at {', '.join(higher)}, lower at "
                                  f"{', '.join(lower)}")
