@@ -136,12 +136,12 @@ def replicate_summary(replicates: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
 
 def controls_table(all_controls: Sequence[Any], chosen: Sequence[Any]) -> pd.DataFrame:
     """Every control: what it adds to V2's list, what it isolates, its seeds and whether it runs here."""
-    examples = {"rna": "V2's RNA examples", "dna_low_coverage": "50 % DNA, truth labels",
-                "rna_truth_labels": "V2's RNA reads, truth labels"}
+    from ..study.controls import EXAMPLE_SOURCES
+
     return pd.DataFrame({"added to V2's list": {c.name: "; ".join([*c.extra, *(["V2's number of steps"]
                                                                               if c.steps_of_v2 else [])])
                                                  for c in all_controls},
-                         "trained on": {c.name: examples[c.examples] for c in all_controls},
+                         "trained on": {c.name: EXAMPLE_SOURCES[c.examples] for c in all_controls},
                          "what it isolates": {c.name: c.purpose for c in all_controls},
                          "seeds": {c.name: ", ".join(map(str, c.seeds)) for c in all_controls},
                          "run here": {c.name: c in chosen for c in all_controls}})

@@ -22,10 +22,12 @@ from .original_model import original_checkpoint, training_examples
 from .pseudo_truth import RnaTruth
 from .rna_examples import rna_training_examples
 
-#: where a control's training and tune examples come from: V2's RNA examples; the DNA of the training
+#: where a control's training and tune examples come from (source -> the name chapter 6's table gives it):
+#: V2's RNA examples; the DNA of the training
 #: contigs at :data:`DNA_CONTROL_FRACTION` of its reads, labelled by the truth; or V2's RNA reads labelled
 #: by the real truth instead of the pseudo-truth (the demo knows it; the case study could not)
-EXAMPLE_SOURCES = ("rna", "dna_low_coverage", "rna_truth_labels")
+EXAMPLE_SOURCES = {"rna": "V2's RNA examples", "dna_low_coverage": "50 % DNA, truth labels",
+                   "rna_truth_labels": "V2's RNA reads, truth labels"}
 #: the coverage of the DNA control's reads: the test set's 50 %
 DNA_CONTROL_FRACTION = 0.5
 
@@ -50,7 +52,7 @@ class FineTuneControl:
 
     def __post_init__(self):
         if self.examples not in EXAMPLE_SOURCES:
-            raise ValueError(f"{self.name}: examples must be one of {EXAMPLE_SOURCES}, got {self.examples!r}")
+            raise ValueError(f"{self.name}: examples must be one of {tuple(EXAMPLE_SOURCES)}, got {self.examples!r}")
 
     @property
     def overrides(self) -> list[str]:
