@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import InputError
-from ..checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_file
+from ..checks import (bam_contigs, check_contigs_match, describe_naming, fasta_contigs, require_bam, require_fasta,
+                      require_file)
 from ..dvexamples import example_info_path, read_example_info, sharded_filename
 from .commands import (CallRequest, DeepVariantImages, HappyRequest, TrainingExamplesRequest, TrainRequest,
                        happy_command, make_examples_command, run_deepvariant_command, train_command)
@@ -70,11 +71,13 @@ def require_same_build(reads: str | os.PathLike, reference: str | os.PathLike, r
     reads, reference = require_bam(reads), require_fasta(reference)
     wanted = region_contigs(regions)
     in_reads, in_reference = bam_contigs(reads), fasta_contigs(reference)
-    try:
-        check_contigs_match(in_reads, reads, in_reference, reference, needed=wanted)
-    except InputError as exc:
-        raise InputError(f"the contig names of {reads} match neither the reference it is run against "
-                         f"({reference}) nor the regions {' '.join(wanted)}: {exc}") from exc
+    if not set(in_reads) & set(in_reference):
+        raise InputError(
+            f"the contig names of {reads} ({describe_naming(in_reads)}, e.g. {', '.join(list(in_reads)[:3])}) match "
+            f"neither build of the reference it is run against, {reference} ({describe_naming(in_reference)}, e.g. "
+            f"{', '.join(list(in_reference)[:3])}); the study's DNA is on hg19 (chr1, ...) and its RNA on Ensembl "
+            "GRCh38 (1, ...): give the reference the reads were aligned to")
+    check_contigs_match(in_reads, reads, in_reference, reference, needed=wanted)
     absent = [c for c in wanted if c not in in_reads]
     if absent:
         raise InputError(f"{reads} has no contig {', '.join(absent)} (it has {', '.join(list(in_reads)[:5])}, ...); "
