@@ -225,16 +225,29 @@ def _rank_log(log_dir: Path, rank: int) -> Path | None:
     return found[-1] if found else None
 
 
-def _failing_rank(torchrun_output: str, log_dir: Path, nproc: int) -> int | None:
+def _root_cause(torchrun_output: str) -> dict[str, str]:
+    """The fields of torchrun's "Root Cause (first observed failure)" report (rank, exitcode, traceback ...)."""
+    fields: dict[str, str] = {}
+    block = torchrun_output.rpartition("Root Cause")[2]
+    key = None
+    for line in block.splitlines()[1:]:
+        if line.startswith("===") or (line.startswith("[") and fields):
+            break
+        name, colon, value = line.partition(":")
+        if colon and name.strip() in ("time", "host", "rank", "exitcode", "error_file", "traceback"):
+            key = name.strip()
+            fields[key] = value.strip()
+        elif key == "traceback" and line.strip():
+            fields[key] += "\n" + line.rstrip()
+    return fields
+
+
+def _failing_rank(root_cause: dict[str, str], log_dir: Path, nproc: int) -> int | None:
     """The rank torchrun names as the first failure, else the first rank whose log holds a traceback."""
-    root_cause = torchrun_output.rpartition("Root Cause")[2]
-    for line in root_cause.splitlines():
-        line = line.strip()
-        if line.startswith("rank") and ":" in line:
-            try:
-                return int(line.split(":", 1)[1].split()[0])
-            except (ValueError, IndexError):
-                break
+    try:
+        return int(root_cause["rank"].split()[0])
+    except (KeyError, ValueError, IndexError):
+        pass
     for rank in range(nproc):
         log = _rank_log(log_dir, rank)
         if log is not None and "Traceback" in log.read_text(errors="replace"):
@@ -258,6 +271,25 @@ def _terminate(process: subprocess.Popen, grace_seconds: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _failure(nproc: int, exit_code: int, torchrun_output: str, log_dir: Path) -> DistributedTrainingError:
+    """The error for a run torchrun ended with ``exit_code``: the first failing rank, how it ended, its log."""
+    cause = _root_cause(torchrun_output)
+    rank = _failing_rank(cause, log_dir, nproc)
+    log_path = _rank_log(log_dir, rank) if rank is not None else None
+    log_tail = _tail(log_path)
+    how = f"exit code {cause['exitcode']}" if "exitcode" in cause else "see torchrun's report above"
+    if cause.get("traceback") and "(SIG" in cause.get("exitcode", ""):
+        how += f", {cause['traceback']}"  # a signal: the log has no traceback to show
+    elif log_tail.strip():
+        how += f": {log_tail.strip().splitlines()[-1].split(']: ', 1)[-1]}"  # the exception, without the rank tag
+    shown = log_tail or "(empty)"
+    return DistributedTrainingError(
+        f"training on {nproc} processes failed: torchrun exited with code {exit_code}; "
+        f"{f'rank {rank}' if rank is not None else 'a process'} failed first ({how}). Nothing partial is left "
+        f"under a final name; a re-run resumes from the last checkpoint. Its log {log_path or log_dir} ends:\n"
+        f"{shown}", exit_code, rank, log_path, log_tail)
 
 
 def train_on_processes(train_set: Any, tune_set: Any, config: Any, experiment_dir: str | os.PathLike, nproc: int, *,
@@ -319,15 +351,7 @@ def train_on_processes(train_set: Any, tune_set: Any, config: Any, experiment_di
         raise
     relaying.join(10)
     if exit_code != 0:
-        output = "".join(tail)
-        rank = _failing_rank(output, log_dir, nproc)
-        log_path = _rank_log(log_dir, rank) if rank is not None else None
-        log_tail = _tail(log_path) or "\n".join(output.splitlines()[-LOG_TAIL_LINES:])
-        who = f"rank {rank}" if rank is not None else "a process"
-        raise DistributedTrainingError(
-            f"training on {nproc} processes failed: torchrun exited with code {exit_code}; {who} failed"
-            f" (log: {log_path or log_dir}); nothing partial is left under a final name and a re-run resumes "
-            f"from the last checkpoint. Last lines of its log:\n{log_tail}", exit_code, rank, log_path, log_tail)
+        raise _failure(nproc, exit_code, "".join(tail), log_dir)
     record = json.loads((experiment_dir / RECORD_NAME).read_text())
     outcome = json.loads((launch_dir / "result.json").read_text())
     return _result_from_record(experiment_dir, record, reused=bool(outcome["reused"]),

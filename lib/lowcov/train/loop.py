@@ -180,6 +180,15 @@ def train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str 
             f" (this process is one of a group of {ranks.world})" if ranks.world > 1 else ""))
     if ranks.world == 1 and nproc > 1:
         from .distributed import train_on_processes
+
+        # a run completed on as many processes is reused without starting them
+        as_launched = _Trainer(train_set, tune_set, config, Path(experiment_dir), torch.device("cpu"), progress,
+                               Ranks(0, nproc, nproc))
+        record = None if force else as_launched.completed_record()
+        if record is not None:
+            logger.info("%s: training already complete on %d processes with this config; reusing it",
+                        as_launched.dir, nproc)
+            return _result_from_record(as_launched.dir, record, reused=True, resumed_from=None)
         return train_on_processes(train_set, tune_set, config, experiment_dir, nproc, device=device,
                                   progress=progress, force=force, restart_on_change=restart_on_change)
     ranks.check_batch_size(config.batch_size)
