@@ -17,7 +17,7 @@ import pytest
 
 from lowcov import InputError
 from lowcov.dvexamples import DVExample, expand_spec, read_dataset_config, read_example_info
-from lowcov.engines import ENGINES, CallRequest, Engine, HappyRequest, engine_for
+from lowcov.engines import ENGINES, Engine, HappyRequest, engine_for
 from lowcov.engines.commands import (CHANNEL_LIST, DeepVariantImages, make_examples_command, override_disagreements,
                                      override_items)
 from lowcov.engines.deepvariant import DeepVariantEngine

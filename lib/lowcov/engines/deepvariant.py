@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 from .. import InputError
 from ..checks import (bam_contigs, check_contigs_match, describe_naming, fasta_contigs, require_bam, require_fasta,
                       require_file)
-from ..dvexamples import example_info_path, read_example_info, sharded_filename
+from ..dvexamples import example_info_path, read_dataset_config, read_example_info, sharded_filename
 from .commands import (CallRequest, DeepVariantImages, HappyRequest, TrainingExamplesRequest, TrainRequest,
                        happy_command, make_examples_command, run_deepvariant_command, train_command)
 from .runtime import ContainerCommand, ContainerRunError, ContainerRuntime, detect_runtime
@@ -84,18 +84,39 @@ def require_same_build(reads: str | os.PathLike, reference: str | os.PathLike, r
                          f"the regions must use the names of {reference}")
 
 
-def run_in_pool(commands: Sequence[ContainerCommand], run_one: Callable[[ContainerCommand], object],
-                workers: int) -> list[tuple[ContainerCommand, Exception]]:
-    """Run every command with ``workers`` at a time and return the failures (each command runs even
-    when another fails, so a re-run has fewer to do). The seam a cluster executor replaces."""
-    failures: list[tuple[ContainerCommand, Exception]] = []
+@dataclass(frozen=True)
+class ShardJob:
+    """One make_examples shard: picklable, so a process or cluster executor can run it."""
+
+    runtime: ContainerRuntime
+    command: ContainerCommand
+    output: Path
+    task: int
+
+
+def run_shard(job: ShardJob) -> Path:
+    """Run one shard from scratch (a partial output of a killed run is removed first) and mark it done."""
+    _marker(job.output).unlink(missing_ok=True)
+    job.output.unlink(missing_ok=True)
+    job.runtime.run(job.command)
+    if not job.output.exists():
+        raise ContainerRunError(f"{job.command.label} exited 0 but wrote no {job.output} (log: {job.command.log_path})")
+    _mark_done(job.output, job.command)
+    return job.output
+
+
+def run_in_pool(jobs: Sequence[ShardJob], workers: int,
+                run_one: Callable[[ShardJob], object] = run_shard) -> list[tuple[ShardJob, Exception]]:
+    """Run every job, ``workers`` at a time, and return the failures: each job runs even when another
+    fails, so a re-run has fewer to do. The one seam a cluster executor (``lowcov.executor``) replaces."""
+    failures: list[tuple[ShardJob, Exception]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(run_one, command): command for command in commands}
-        for future, command in futures.items():
+        futures = {pool.submit(run_one, job): job for job in jobs}
+        for future, job in futures.items():
             try:
                 future.result()
             except (ContainerRunError, InputError) as exc:
-                failures.append((command, exc))
+                failures.append((job, exc))
     return failures
 
 
@@ -133,29 +154,16 @@ class DeepVariantEngine:
         require_file(request.truth_vcf, "truth VCF")
         require_file(request.confident_regions, "confident regions BED")
         request.log_dir.mkdir(parents=True, exist_ok=True)
-        pending = []
-        for task in range(request.n_shards):
-            command = make_examples_command(request, task, self.images)
-            if not _is_done(Path(sharded_filename(request.examples_spec, task)), command):
-                pending.append((task, command))
+        jobs = [ShardJob(self.runtime, make_examples_command(request, task, self.images),
+                         Path(sharded_filename(request.examples_spec, task)), task)
+                for task in range(request.n_shards)]
+        pending = [job for job in jobs if not _is_done(job.output, job.command)]
         log.info("make_examples %s: %d of %d shards to run", request.name, len(pending), request.n_shards)
-
-        def run_shard(command: ContainerCommand) -> None:
-            task = int(command.command[command.command.index("--task") + 1])
-            output = Path(sharded_filename(request.examples_spec, task))
-            _marker(output).unlink(missing_ok=True)
-            output.unlink(missing_ok=True)  # a partial shard from a killed run
-            self.runtime.run(command)
-            if not output.exists():
-                raise ContainerRunError(f"{command.label} exited 0 but wrote no {output} (log: {command.log_path})")
-            _mark_done(output, command)
-
-        failures = run_in_pool([command for _, command in pending], run_shard, self.workers)
+        failures = run_in_pool(pending, self.workers)
         if failures:
-            command, first = failures[0]
+            job, first = failures[0]
             raise ContainerRunError(f"{len(failures)} of {request.n_shards} make_examples shards of {request.name} "
-                                    f"failed (a re-run runs only these); the first, task "
-                                    f"{command.command[command.command.index('--task') + 1]}:\n{first}")
+                                    f"failed (a re-run runs only these); the first, task {job.task}:\n{first}")
         info = example_info_path(request.examples_spec)
         if not info.exists():
             raise InputError(f"make_examples wrote no {info}; train needs it beside the examples")
@@ -200,8 +208,6 @@ class DeepVariantEngine:
         model_info = request.init_checkpoint.parent / "example_info.json"
         if not model_info.exists():
             return
-        from ..dvexamples import read_dataset_config
-
         examples_info = Path(read_dataset_config(request.train_dataset_pbtxt).tfrecord_path).parent / "example_info.json"
         wanted, got = read_example_info(model_info), read_example_info(examples_info)
         if (wanted.shape, wanted.channels) != (got.shape, got.channels):

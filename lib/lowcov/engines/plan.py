@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from ..layout import Layout
 from ..train.config import CASE_STUDY_V1, CASE_STUDY_V2
@@ -22,6 +22,9 @@ from .commands import (CallRequest, DeepVariantImages, HappyRequest, TrainingExa
                        happy_command, make_examples_command, override_disagreements, run_deepvariant_command,
                        train_command)
 from .runtime import ContainerCommand, ContainerRuntime
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: the RNA build's (Ensembl GRCh38) autosomes; the case study trains on all but chr10 and tunes on chr10
 RNA_AUTOSOMES = tuple(str(n) for n in range(1, 23))
@@ -220,7 +223,7 @@ def plan_differences() -> list[dict]:
     return rows
 
 
-def plan_differences_table() -> "Sequence[dict]":
+def plan_differences_table() -> "pd.DataFrame":
     """:func:`plan_differences` as a pandas table (chapter 8)."""
     import pandas as pd
 
