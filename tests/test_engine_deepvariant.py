@@ -274,6 +274,14 @@ def test_failed_shard_reports_and_rerun_runs_only_it(data, standin, tmp_path, mo
     engine.make_training_examples(request)
     tasks = [c[c.index("--task") + 1] for c in _calls(standin) if "--task" in c]
     assert tasks == ["1"]
+    # a shard cut short by a killed run: its file exists but was never marked done
+    shard = Path(str(tmp_path / "ex" / "training_set.with_label.tfrecord-00002-of-00003.gz"))
+    Path(f"{shard}.done").unlink()
+    shard.write_bytes(shard.read_bytes()[:100])
+    standin.unlink()
+    engine.make_training_examples(request)
+    assert [c[c.index("--task") + 1] for c in _calls(standin) if "--task" in c] == ["2"]
+    assert sum(1 for _ in iter_records(shard)) > 0
 
 
 def test_unknown_flag_is_refused_by_the_standin(standin, tmp_path):
