@@ -14,21 +14,22 @@ from pathlib import Path
 from .align import AlignConfig, align_reads
 from .layout import Layout
 from .manifest import run_stage
+from .test_set import prepare_test_set
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DemoDataConfig:
-    """Parameters of the demo's preprocessing (simulation parameters live in ``simulate.DemoConfig``)."""
+    """Parameters of the demo's preprocessing (simulation parameters live in ``simulate.DemoConfig``; the
+    test contig and its downsampling in the profile)."""
 
     threads: int = 2
-    downsample_fraction: float = 0.5
-    #: 0, as the case study's `samtools view -s 0.5`
-    downsample_seed: int = 0
     rna_presets: tuple[str, ...] = ("ccs", "isoseq")
-    sample: str = "HG001-demo"
-    simulation: object = field(default=None)  # a simulate.DemoConfig; None = its defaults
+    #: the read groups' sample name; None = the profile's ``sample``
+    sample: str | None = None
+    #: a simulate.DemoConfig; None = the profile's (``simulation:`` in its YAML)
+    simulation: object = field(default=None)
 
 
 def demo_outputs(layout: Layout) -> dict[str, Path]:
@@ -48,10 +49,8 @@ def demo_outputs(layout: Layout) -> dict[str, Path]:
 
 def prepare_demo(layout: Layout, config: DemoDataConfig = DemoDataConfig(), force: bool = False) -> dict[str, Path]:
     from . import simulate
-    from .downsample import extract_contig
-    from .downsample import downsample_bam
 
-    sim_config = config.simulation or simulate.DemoConfig()
+    sim_config = config.simulation or layout.spec.simulation_config()
     stage_dir = layout.stage("manifests")
     sim_outputs = demo_outputs(layout)
     run_stage(stage_dir, "simulate", inputs=[], params=sim_config, outputs=list(sim_outputs.values()),
@@ -59,27 +58,16 @@ def prepare_demo(layout: Layout, config: DemoDataConfig = DemoDataConfig(), forc
 
     reference = layout.dna_reference
     dna_reads = [sim_outputs["dna_reads_1"], sim_outputs["dna_reads_2"]]
-    dna_align = AlignConfig(preset="sr", threads=config.threads, sample=config.sample, read_group="dna",
+    dna_align = AlignConfig(preset="sr", threads=config.threads, sample=config.sample or layout.spec.sample, read_group="dna",
                             platform="BGISEQ")
     run_stage(stage_dir, "align_dna", inputs=[reference, *dna_reads], params=dna_align, outputs=[layout.dna_bam],
               force=force, work=lambda: align_reads(dna_reads, reference, layout.dna_bam, dna_align) and None)
 
-    test_bam = layout.dna_test_bam(1.0)
-    run_stage(stage_dir, "extract_test_contig", inputs=[layout.dna_bam], params={"contig": layout.test_contig},
-              outputs=[test_bam], force=force,
-              work=lambda: extract_contig(layout.dna_bam, test_bam, layout.test_contig, threads=config.threads) and None)
-
-    low_bam = layout.dna_test_bam(config.downsample_fraction)
-    run_stage(stage_dir, "downsample", inputs=[test_bam],
-              params={"fraction": config.downsample_fraction, "seed": config.downsample_seed},
-              outputs=[low_bam], force=force,
-              work=lambda: downsample_bam(test_bam, low_bam, config.downsample_fraction,
-                                          seed=config.downsample_seed) and None)
-
-    outputs = dict(sim_outputs, dna_bam=layout.dna_bam, dna_test_bam=test_bam, dna_test_bam_low=low_bam)
+    outputs = dict(sim_outputs, dna_bam=layout.dna_bam,
+                   **prepare_test_set(layout, layout.dna_bam, threads=config.threads, force=force))
     rna_reads = [sim_outputs["rna_reads"]]
     for preset in config.rna_presets:
-        rna_align = AlignConfig(preset=preset, threads=config.threads, sample=config.sample,
+        rna_align = AlignConfig(preset=preset, threads=config.threads, sample=config.sample or layout.spec.sample,
                                 read_group=f"rna_{preset}", platform="PACBIO")
         out = layout.rna_bam(preset)
         run_stage(stage_dir, f"align_rna_{preset}", inputs=[reference, *rna_reads], params=rna_align,

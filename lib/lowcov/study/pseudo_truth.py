@@ -153,14 +153,14 @@ def rna_pseudo_truth(layout: Layout, checkpoint: str | os.PathLike, config: Pseu
     stage = layout.stage("truth_rna")
     truth = RnaTruth.paths(layout, config.preset)
     bam, reference = layout.rna_bam(config.preset), layout.rna_reference
-    contigs = layout.training_contigs(reference) + [layout.tune_contig]
+    contigs = layout.training_contigs(reference) + [layout.rna_tune_contig]
     regions = run_stage(stage, f"rna_{config.preset}_confident", [bam, layout.confident_bed],
                         {"contigs": contigs, "min_depth": config.min_depth}, [truth.confident_bed],
                         lambda: rna_confident_regions(bam, layout.confident_bed, contigs, truth.confident_bed,
                                                       config.min_depth), force=force)
     examples_config = ExamplesConfig(mode="calling", candidates=config.candidates, threads=config.threads)
     examples = make_examples(bam, reference, layout.examples_dir(f"rna_{config.preset}.calling"), contigs,
-                             examples_config, exclude_contigs=[layout.test_contig], force=force)
+                             examples_config, exclude_contigs=[layout.rna_test_contig], force=force)
     calls = run_stage(stage, f"rna_{config.preset}_calls", [checkpoint, examples.directory / "example_info.json"],
                       config.call, [truth.calls_vcf],
                       lambda: call_variants(examples.directory, checkpoint, reference, truth.calls_vcf, config.call),
