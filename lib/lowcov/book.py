@@ -341,6 +341,20 @@ def write_comparison(profiles: list[Profile]) -> Path:
     return PROFILE_BUILDS / "comparison.html"
 
 
+def write_plan_of(profiles: list[Profile], path: Path) -> int:
+    """``--plan``: the deepvariant engine's script for one case-study profile."""
+    from .engines.plan import write_plan
+    from .layout import Layout
+
+    if len(profiles) != 1 or profiles[0].source != "case-study":
+        print("[book] --plan writes the DeepVariant container script of one case-study profile (e.g. --profile seed)",
+              file=sys.stderr)
+        return 2
+    written = write_plan(Layout(profiles[0]), path)
+    print(f"[book] plan of profile {profiles[0].name}: {written} (nothing was run)")
+    return 0
+
+
 def parse_parameter(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"parameters are NAME=VALUE, got {text!r}")
@@ -367,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", type=parse_parameter, action="append", default=[],
                         metavar="NAME=VALUE", help="extra papermill parameter for every notebook")
     parser.add_argument("--kernel", default="python3")
+    parser.add_argument("--plan", type=Path, metavar="FILE",
+                        help="write the shell script of what the profile runs with DeepVariant's containers "
+                             "(downloads, container commands with mounts and GPU flags), run nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -393,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     except ProfileError as exc:
         print(f"[book] {exc}", file=sys.stderr)
         return 2
+    if args.plan:
+        return write_plan_of(profiles, args.plan)
     names = [p.name for p in profiles]
     if len(set(names)) != len(names):
         print(f"[book] two profiles share a name ({', '.join(names)}): their data and books would mix",

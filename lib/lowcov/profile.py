@@ -241,7 +241,7 @@ def _convert(kind, value, path: Path, key: str):
 
 
 def _build(cls, mapping: Mapping, path: Path, prefix: str):
-    known = {f.name: f for f in fields(cls) if f.name != "path"}
+    known = {f.name: f for f in fields(cls) if not (cls is Profile and f.name == "path")}
     values = {}
     for name, value in mapping.items():
         key = f"{prefix}.{name}" if prefix else str(name)

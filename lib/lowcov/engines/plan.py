@@ -26,10 +26,9 @@ from .runtime import ContainerCommand, ContainerRuntime
 if TYPE_CHECKING:
     import pandas as pd
 
-#: the RNA build's (Ensembl GRCh38) autosomes; the case study trains on all but chr10 and tunes on chr10
+#: the RNA build's (Ensembl GRCh38) autosomes: the case study makes RNA examples of all of them (its
+#: ``--regions``) except the tune contig (its ``--exclude_regions``); the RNA of chr1 trains, the DNA of chr1 tests
 RNA_AUTOSOMES = tuple(str(n) for n in range(1, 23))
-RNA_TUNE_CONTIG = "10"
-DNA_TEST_CONTIG = "chr1"
 ITERATIONS = {"V1": CASE_STUDY_V1, "V2": CASE_STUDY_V2}
 MODEL_FILES = {"dv_config": "dv_config", "init_checkpoint": "wgs_checkpoint_index"}
 
@@ -94,9 +93,9 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
     requests = {
         "training_set": TrainingExamplesRequest("training_set", rna_bam, rna_reference, truth.pseudo_truth_vcf,
                                                 truth.confident_bed, (" ".join(RNA_AUTOSOMES),), examples_dir,
-                                                (RNA_TUNE_CONTIG,), n_shards),
+                                                (layout.rna_tune_contig,), n_shards),
         "validation_set": TrainingExamplesRequest("validation_set", rna_bam, rna_reference, truth.pseudo_truth_vcf,
-                                                  truth.confident_bed, (RNA_TUNE_CONTIG,), examples_dir, (), n_shards),
+                                                  truth.confident_bed, (layout.rna_tune_contig,), examples_dir, (), n_shards),
     }
     for name, request in requests.items():
         sections.append((f"make_examples --mode training: {name} ({n_shards} shards; the engine runs several at once; chapter 5)",
@@ -110,10 +109,10 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
     dna_reference, calls_dir = layout.dna_reference, layout.stage("calls") / "deepvariant"
     bench_dir = layout.stage("benchmark") / "deepvariant"
     quick = []
-    for fraction in (1.0, 0.5):
+    for fraction in (1.0, layout.downsample_fraction):
         bam = layout.dna_test_bam(fraction)
         tag = f"ds{round(fraction * 100):02d}"
-        request = CallRequest(bam, dna_reference, calls_dir / f"original.{tag}.vcf.gz", (DNA_TEST_CONTIG,),
+        request = CallRequest(bam, dna_reference, calls_dir / f"original.{tag}.vcf.gz", (layout.test_contig,),
                               num_shards=n_shards, gpu=gpu)
         quick.append(_shell(runtime, run_deepvariant_command(request, images)))
         quick.append(_shell(runtime, happy_command(_happy(layout, request, bench_dir / f"original.{tag}"))))
@@ -128,10 +127,10 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
         lines = [_shell(runtime, train_command(request, images)),
                  f"{variable}=\"$(" + _python(f"from lowcov.engines.training_outputs import select_checkpoint; "
                                               f"print(select_checkpoint({str(experiment_dir)!r}).prefix)") + ')"']
-        for fraction in (1.0, 0.5):
+        for fraction in (1.0, layout.downsample_fraction):
             tag = f"ds{round(fraction * 100):02d}"
             call = CallRequest(layout.dna_test_bam(fraction), dna_reference,
-                               calls_dir / f"{iteration.lower()}.{tag}.vcf.gz", (DNA_TEST_CONTIG,),
+                               calls_dir / f"{iteration.lower()}.{tag}.vcf.gz", (layout.test_contig,),
                                customized_model=ema_dir / variable, num_shards=n_shards, gpu=gpu)
             lines.append(_shell(runtime, run_deepvariant_command(call, images)).replace(
                 f"--customized_model={ema_dir / variable}", f"--customized_model=\"${{{variable}}}\""))
@@ -143,7 +142,7 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
 
 def _happy(layout: Layout, call: CallRequest, prefix: Path) -> HappyRequest:
     return HappyRequest(layout.truth_vcf, call.output_vcf, layout.confident_bed, layout.dna_reference, prefix,
-                        DNA_TEST_CONTIG)
+                        layout.test_contig)
 
 
 def write_plan(layout_or_profile: Layout | str, path: str | os.PathLike, **options) -> Path:
