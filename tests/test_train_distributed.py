@@ -29,9 +29,9 @@ from test_train import fast_config, write_example_set
 #: seconds any one multi-process run may take here before the test fails (a normal one takes 10-20 s)
 RUN_TIMEOUT = 240
 #: how far the two-process run's best tune F1 may be from the single-process run's with per-process
-#: batch norm and dropout: per-process batch statistics over 16 examples instead of 32, and other
-#: dropout masks (measured: 0.0-0.02 on these sets)
-F1_TOLERANCE = 0.04
+#: batch norm and dropout (batch statistics over 16 examples instead of 32, other dropout masks). Measured
+#: with seeds 2024, 7 and 11: -0.008, +0.004, -0.004; one of the 240 tune examples moves it by about 0.004
+F1_TOLERANCE = 0.03
 
 
 @pytest.fixture(scope="module")
