@@ -225,3 +225,14 @@ def test_plan_flag_writes_the_seed_script_and_refuses_other_profiles(tmp_path, m
     assert not (tmp_path / "data" / "seed" / "calls").exists() or not any((tmp_path / "data" / "seed" / "calls").iterdir())
     assert book.main(["--profile", "demo", "--plan", str(tmp_path / "demo.sh")]) == 2
     assert "one case-study profile" in capsys.readouterr().err
+
+
+def test_chapter_8_shows_the_seed_plan_without_touching_the_data_root(tmp_path, monkeypatch):
+    from lowcov.report.plan import plan_differences_table, seed_plan
+
+    monkeypatch.setenv("LOWCOV_DATA", str(tmp_path / "data"))
+    steps, script = seed_plan()
+    assert steps["commands"].sum() >= 40 and steps["step"].str.contains("V2: train").any()
+    assert "$LOWCOV_DATA/seed/" in script and "/tmp/" not in script
+    assert not (tmp_path / "data").exists()  # the plan was written into a temporary root
+    assert plan_differences_table()["step"].str.startswith("V2 config.").any()
