@@ -236,3 +236,11 @@ def test_chapter_8_shows_the_seed_plan_without_touching_the_data_root(tmp_path, 
     assert "$LOWCOV_DATA/seed/" in script and "/tmp/" not in script
     assert not (tmp_path / "data").exists()  # the plan was written into a temporary root
     assert plan_differences_table()["step"].str.startswith("V2 config.").any()
+
+
+def test_the_readme_example_profile_is_valid(tmp_path):
+    text = (REPO_ROOT / "README.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    profile = load_profile(write_yaml(tmp_path / "my_study.yaml", block), check_files=False)
+    assert profile.source == "files" and profile.inputs["truth_vcf"].url.startswith("https://")
+    book.check_profile_parameters(profile, book.discover())  # its parameters exist in the notebooks
