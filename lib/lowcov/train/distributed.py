@@ -124,7 +124,7 @@ class Ranks:
             return model
         device_ids = [device.index] if device.type == "cuda" else None
         ddp = nn.parallel.DistributedDataParallel
-        # torch 2.13 renamed broadcast_buffers; both keep each rank's buffers its own between forwards
+        # torch 2.13 deprecates broadcast_buffers for forward_sync_buffers; either keeps each rank's own buffers
         own_buffers = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
                        else {"broadcast_buffers": False})
         return ddp(model, device_ids=device_ids, **own_buffers)
