@@ -402,6 +402,18 @@ def test_a_run_recorded_under_the_old_checkpoint_rule_is_trained_again(trained, 
     assert not again.reused and again.steps == first.steps
 
 
+def test_a_run_made_by_other_training_code_is_trained_again(sets, tmp_path, monkeypatch):
+    config = fast_config(num_epochs=1, max_steps=0)
+    first = train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False)
+    assert train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False).reused
+    import lowcov.train.loop as loop
+
+    monkeypatch.setattr(loop, "code_digest", lambda module: "the trainer after an edit")
+    again = train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False,
+                  restart_on_change=True)
+    assert not again.reused and again.steps == first.steps
+
+
 def test_changed_config_in_used_experiment_dir_is_refused_unless_forced(sets, tmp_path):
     config = fast_config(num_epochs=1, max_steps=3)
     train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False)

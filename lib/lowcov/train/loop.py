@@ -23,6 +23,7 @@ from ..batchnorm import batch_norm_layers
 from ..model import (PileupClassifier, build_model, initialise_from_checkpoint, read_checkpoint_payload, save_checkpoint)
 from ..shards import ExampleSet
 from .config import EXECUTION_KEYS, TrainConfig, learning_rate_at, metric_is_better, validate_config
+from ..manifest import code_digest
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
 from .distributed import Ranks
 from .metrics import evaluate
@@ -237,7 +238,9 @@ class _Trainer:
         self.device = device
         self.dtype = training_dtype(config, device)
         self.show_progress = show_progress
-        self.data_signature = {"train": dataset_signature(train_set), "tune": dataset_signature(tune_set)}
+        # the code that trains is part of a run's identity, as the examples are: a changed trainer retrains
+        self.data_signature = {"train": dataset_signature(train_set), "tune": dataset_signature(tune_set),
+                               "code": code_digest(__name__)}
         self.init_report: dict[str, Any] = {}
         self.state = _Progress()
         self.steps_per_epoch = 1  # set by run() once the training set has been scanned
