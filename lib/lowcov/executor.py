@@ -176,9 +176,17 @@ def _run_here(function, tasks, description, labels, weights, progress) -> list:
         try:
             results.append(function(task))
         except Exception as exc:
-            raise ShardFailed(description, label, exc, traceback.format_exc()) from exc
+            raise _shard_error(description, label, exc, traceback.format_exc()) from exc
         progress.update(weight)
     return results
+
+
+def _shard_error(description: str, label: str, error: BaseException, worker_traceback: str) -> Exception:
+    """A bad input stays an :class:`InputError` (the command line reports those without a traceback), named
+    with its shard; anything else becomes :class:`ShardFailed`."""
+    if isinstance(error, InputError):
+        return InputError(f"{description}: shard {label}: {error}")
+    return ShardFailed(description, label, error, worker_traceback)
 
 
 def _run_on_cluster(client, function, tasks, description, labels, weights, retries, progress) -> list:
@@ -200,7 +208,7 @@ def _run_on_cluster(client, function, tasks, description, labels, weights, retri
             if future.status != "finished":
                 error = future.exception()
                 trace = "".join(traceback.format_tb(future.traceback())) if future.traceback() else ""
-                raise ShardFailed(description, labels[i], error, trace or f"(none: {type(error).__name__})")
+                raise _shard_error(description, labels[i], error, trace or f"(none: {type(error).__name__})")
             results[i] = future.result()
             future.release()
             progress.update(weights[i])
