@@ -33,6 +33,7 @@ import pysam
 
 from lowcov.dvexamples import (DVExample, ExampleInfo, Variant, example_info_path, read_dataset_config,
                                sharded_filename, write_example_info, write_examples)
+from lowcov.report.deepvariant import STANDIN_MARKER, STANDIN_MARKER_TEXT
 from lowcov.tfrecord import RecordWriter, length_delimited, tag, varint
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "deepvariant_1_8_flags.json"
@@ -44,6 +45,11 @@ BASE_CHANNELS = ["read_base", "base_quality", "mapping_quality", "strand", "read
 
 class Refused(Exception):
     pass
+
+
+def mark(folder: Path) -> None:
+    """Leave the marker that tells the book these outputs are placeholders (DeepVariant writes none)."""
+    (Path(folder) / STANDIN_MARKER).write_text(STANDIN_MARKER_TEXT)
 
 
 def fail(message: str, code: int = 1):
@@ -235,6 +241,7 @@ def make_examples(values: dict, spec: dict) -> None:
             variant = Variant(record.contig, record.start, record.stop, record.ref, tuple(record.alts))
             examples.append(DVExample(image, variant, (0,), min(label, 2)))
     write_examples(sharded_filename(values["examples"], task), examples)
+    mark(Path(sharded_filename(values["examples"], task)).parent)
     if task == 0:
         write_example_info(example_info_path(values["examples"]),
                            ExampleInfo.from_names(100, 221, channels, "1.8.0"))
@@ -275,6 +282,8 @@ def train(values: dict, spec: dict) -> None:
     ema.mkdir(parents=True, exist_ok=True)
     (experiment / "checkpoints" / "example_info.json").write_text(info.read_text())
     (ema / "example_info.json").write_text(info.read_text())
+    mark(experiment)
+    mark(ema)
     # a rise then a fall, so the best checkpoint is neither the first nor the last
     metrics = [0.90 + 0.03 * np.sin(np.pi * (e + 1) / (epochs + 1)) for e in range(epochs)]
     events = experiment / f"events.out.tfevents.{int(time.time())}.standin"
@@ -320,20 +329,27 @@ def run_deepvariant(values: dict, spec: dict) -> None:
         header.contigs.add(contig, length=int(length))
     header.add_line('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
     header.add_line('##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Conditional genotype quality">')
+    header.add_line('##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">')
+    header.add_line('##FILTER=<ID=RefCall,Description="Genotyping model thinks this site is reference.">')
     header.add_line(f"##standin_model={model or values['model_type']}")
     header.add_sample(sample)
     out = Path(values["output_vcf"])
     plain = out.with_name(out.name.removesuffix(".gz"))
     with pysam.FastaFile(values["ref"]) as fasta, pysam.VariantFile(str(plain), "w", header=header) as vcf:
         for contig in regions:
-            for position in range(100, min(int(lengths[contig]), 2000), 300):
+            for number, position in enumerate(range(100, min(int(lengths[contig]), 2000), 300)):
                 ref = fasta.fetch(contig, position, position + 1).upper()
                 alt = {"A": "G", "C": "T", "G": "A", "T": "C"}.get(ref, "A")
                 record = vcf.new_record(contig=contig, start=position, stop=position + 1, alleles=(ref, alt))
-                record.samples[sample]["GT"] = (0, 1)
+                # het, hom-alt and RefCall records in turn, so that filters downstream have each to sort
+                kind = number % 3
+                record.filter.add("RefCall" if kind == 2 else "PASS")
+                record.samples[sample]["GT"] = ((0, 1), (1, 1), (0, 0))[kind]
                 record.samples[sample]["GQ"] = 30
+                record.samples[sample]["DP"] = 12
                 vcf.write(record)
     pysam.tabix_index(str(plain), preset="vcf", force=True)
+    mark(out.parent)
     print(f"run_deepvariant: wrote {out}")
 
 
@@ -354,6 +370,7 @@ def happy(values: dict, positionals: list[str], spec: dict) -> None:
                         f"{len(keys['query']) - tp},{tp / max(1, len(keys['truth'])):.6f},"
                         f"{tp / max(1, len(keys['query'])):.6f}")
     Path(values["o"] + ".summary.csv").write_text("\n".join(rows) + "\n")
+    mark(Path(values["o"]).parent)
 
 
 # -- entry point ---------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def shuffle_examples(examples_spec: str, out_dir: str | os.PathLike, dataset_nam
         try:
             config = verify_dataset_config(pbtxt)
             log.info("%s: shuffled already (%d examples); reusing it", pbtxt, config.num_examples)
-            return ShuffledDataset(pbtxt, config, _class_counts_of(pbtxt))
+            return ShuffledDataset(pbtxt, config, class_counts(pbtxt))
         except InputError as exc:
             log.warning("%s is stale (%s); shuffling again", pbtxt, exc)
     inputs = expand_spec(examples_spec)
@@ -135,9 +135,10 @@ def shuffle_examples(examples_spec: str, out_dir: str | os.PathLike, dataset_nam
     return ShuffledDataset(pbtxt, config, counts)
 
 
-def _class_counts_of(pbtxt: Path) -> dict[int, int]:
+def class_counts(pbtxt: str | os.PathLike) -> dict[int, int]:
+    """Examples per label, from the ``# class<k>: <count>`` lines the shuffle writes into a pbtxt."""
     counts = {}
-    for line in pbtxt.read_text().splitlines():
+    for line in Path(pbtxt).read_text().splitlines():
         if line.startswith("# class") and ":" in line:
             label, value = line[len("# class"):].split(":", 1)
             counts[int(label)] = int(value)

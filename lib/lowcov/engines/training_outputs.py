@@ -162,3 +162,23 @@ def training_curves(experiment_dir: str | os.PathLike) -> "pd.DataFrame":
     """One row per step, one column per tag (the last value written when a step repeats one)."""
     scalars = read_event_scalars(experiment_dir)
     return scalars.pivot_table(index="step", columns="tag", values="value", aggfunc="last").reset_index()
+
+
+def write_train_log(experiment_dir: str | os.PathLike, out_csv: str | os.PathLike,
+                    metric: str = "tune/f1_weighted") -> Path:
+    """The run's curves in lowcov's training-log columns (``step``, ``event``, ``train_loss``, ``tune_loss``,
+    ``tune_f1_weighted``), so the chapters draw DeepVariant's runs as they draw lowcov's: a row per step
+    that logged a training loss (``train``) or a tune ``metric`` (``tune``)."""
+    import pandas as pd
+
+    from ..fileio import atomic_output
+
+    curves = training_curves(experiment_dir)
+    column = {"train/loss": "train_loss", "tune/loss": "tune_loss", metric: "tune_f1_weighted"}
+    log = pd.DataFrame({"step": curves["step"]})
+    for tag, name in column.items():
+        log[name] = curves[tag] if tag in curves else float("nan")
+    log.insert(1, "event", ["tune" if pd.notna(v) else "train" for v in log["tune_f1_weighted"]])
+    with atomic_output(out_csv) as tmp:
+        log.to_csv(tmp, index=False)
+    return Path(out_csv)

@@ -32,6 +32,9 @@ from .evaluation import (CASE_STUDY_MODELS, DISCUSSED_COLUMNS, FINE_TUNED, LAST_
                          published_change_values, published_changes, recall_by_bucket, recall_lost, seeds_of,
                          selected_is_original_text, short_names, strata_table, strata_values,
                          thin_sites_text, verdict_text)
+from .deepvariant import (STANDIN_MARKER, engine_table, fine_tune_text, published_model_text,
+                          pseudo_truth_facts_table, pseudo_truth_text, rehearsal_text, skipped_controls_text,
+                          standin_outputs, training_data_text)
 from .reproducibility import (example_sets, flatten, manifest_files, manifest_parameters, manifest_records,
                               manifest_stages, notebook_parameters, notebook_runs, notebook_runs_table,
                               notebook_runs_values, package_versions, relative, short, software,
@@ -39,7 +42,9 @@ from .reproducibility import (example_sets, flatten, manifest_files, manifest_pa
 from .uncertainty import (sweep_text, published_metrics, bar_value_text, change_table, directions, interval_table, interval_values,
                           interval_verdict_text, resolution_text, with_interval)
 
-__all__ = ["sweep_text", "published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
+__all__ = ["STANDIN_MARKER", "engine_table", "fine_tune_text", "published_model_text", "pseudo_truth_facts_table",
+           "pseudo_truth_text", "rehearsal_text", "skipped_controls_text", "standin_outputs", "training_data_text",
+           "sweep_text", "published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
            "interval_table", "interval_values", "interval_verdict_text", "resolution_text", "with_interval",
            "BASELINE",
            "BN_RESTORED_FRACTION",

@@ -81,21 +81,22 @@ class RnaTruth:
         return truth
 
 
-def rna_confident_regions(rna_bam: str | os.PathLike, dna_confident_bed: str | os.PathLike,
+def rna_confident_regions(rna_bam: str | os.PathLike, dna_confident_bed: str | os.PathLike | None,
                           contigs: Sequence[str], out_bed: str | os.PathLike, min_depth: int = 3,
                           depth: DepthConfig = DepthConfig()) -> dict[str, int]:
     """Bases of ``contigs`` with RNA depth >= ``min_depth`` (``samtools depth`` semantics) that are also
-    in the DNA confident regions, as a BED; returns base counts."""
-    dna = RegionSet.from_bed(dna_confident_bed, "CONF")
-    if not set(dna.contigs) & set(contigs):
+    in the DNA confident regions, as a BED; returns base counts. ``dna_confident_bed`` None (RNA on
+    another build than the DNA truth, whose coordinates do not carry over): RNA depth alone."""
+    dna = RegionSet.from_bed(dna_confident_bed, "CONF") if dna_confident_bed is not None else None
+    if dna is not None and not set(dna.contigs) & set(contigs):
         raise InputError(f"the DNA confident regions {dna_confident_bed} have none of the contigs "
                          f"{', '.join(contigs)}: they must be on the RNA reads' reference build")
     counts = {"rna_min_depth_bases": 0, "confident_bases": 0}
     with atomic_output(out_bed) as tmp, open(tmp, "w") as handle:
         for contig in contigs:
             rna_depth = contig_depth(rna_bam, contig, depth)
-            confident = np.zeros(len(rna_depth), dtype=bool)
-            for start, end in zip(*dna.intervals(contig)):
+            confident = np.zeros(len(rna_depth), dtype=bool) if dna is not None else np.ones(len(rna_depth), dtype=bool)
+            for start, end in zip(*dna.intervals(contig)) if dna is not None else ():
                 confident[start:end] = True
             keep = (rna_depth >= min_depth) & confident
             counts["rna_min_depth_bases"] += int((rna_depth >= min_depth).sum())
