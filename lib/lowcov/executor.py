@@ -26,15 +26,19 @@ stage with :class:`ShardFailed`, which names the shard and carries the worker's 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import re
+import socket
+import subprocess
+import sys
 import threading
 import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from tqdm import tqdm
 
@@ -372,3 +376,51 @@ def _jobqueue_client(path: Path):
     log.info("submitted %d %s jobs for Dask workers (%s); shards wait in the scheduler until they start "
              "(dashboard %s)", spec.jobs, spec.system.upper(), path, client.dashboard_link)
     return client
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at the moment (the system picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def separate_cluster(workers: int = 2, host: str = "127.0.0.1", log_dir: str | os.PathLike | None = None,
+                     timeout: float = 60) -> Iterator[str]:
+    """A ``dask scheduler`` and ``workers`` single-threaded ``dask worker`` processes started on ``host``, as a
+    user would start a cluster; yields the scheduler's address and stops the processes on exit.
+
+    For tests and benchmarks on one machine: the processes listen on ``host`` only (loopback by default)
+    and their output goes to ``log_dir`` (default: discarded).
+    """
+    from distributed import Client
+
+    address = f"tcp://{host}:{free_port(host)}"
+    dask_command = [sys.executable, "-m", "dask"]
+    commands = [dask_command + ["scheduler", "--host", host, "--port", address.rsplit(":", 1)[1], "--no-dashboard"]]
+    commands += [dask_command + ["worker", address, "--host", host, "--nworkers", "1", "--nthreads", "1",
+                                 "--no-dashboard", "--name", f"lowcov-worker-{i}"] for i in range(workers)]
+    processes: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as stack:
+        for i, command in enumerate(commands):
+            output = (stack.enter_context(open(Path(log_dir) / f"dask-{'scheduler' if i == 0 else f'worker-{i}'}.log", "w"))
+                      if log_dir is not None else subprocess.DEVNULL)
+            processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
+        try:
+            with Client(address, timeout=timeout, set_as_default=False) as client:
+                client.wait_for_workers(workers, timeout=timeout)
+            yield address
+        finally:
+            with _lock:
+                stale = _clients.pop(address, None)
+            if stale is not None:
+                stale.close()
+            for process in reversed(processes):
+                process.terminate()
+            for process in reversed(processes):
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
