@@ -32,7 +32,8 @@ from .evaluation import (CASE_STUDY_MODELS, DISCUSSED_COLUMNS, FINE_TUNED, LAST_
                          published_change_values, published_changes, recall_by_bucket, recall_lost, seeds_of,
                          selected_is_original_text, short_names, strata_table, strata_values,
                          thin_sites_text, verdict_text)
-from .deepvariant import (STANDIN_MARKER, engine_table, fine_tune_text, published_model_text,
+from .deepvariant import (STANDIN_MARKER, deepvariant_evaluation_text, deepvariant_examples_text,
+                          deepvariant_fine_tune_intro, happy_text, engine_table, fine_tune_text, published_model_text,
                           pseudo_truth_facts_table, pseudo_truth_text, rehearsal_text, skipped_controls_text,
                           standin_outputs, training_data_text)
 from .reproducibility import (example_sets, flatten, manifest_files, manifest_parameters, manifest_records,
@@ -42,7 +43,8 @@ from .reproducibility import (example_sets, flatten, manifest_files, manifest_pa
 from .uncertainty import (sweep_text, published_metrics, bar_value_text, change_table, directions, interval_table, interval_values,
                           interval_verdict_text, resolution_text, with_interval)
 
-__all__ = ["STANDIN_MARKER", "engine_table", "fine_tune_text", "published_model_text", "pseudo_truth_facts_table",
+__all__ = ["STANDIN_MARKER", "deepvariant_evaluation_text", "deepvariant_examples_text", "deepvariant_fine_tune_intro",
+           "happy_text", "engine_table", "fine_tune_text", "published_model_text", "pseudo_truth_facts_table",
            "pseudo_truth_text", "rehearsal_text", "skipped_controls_text", "standin_outputs", "training_data_text",
            "sweep_text", "published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
            "interval_table", "interval_values", "interval_verdict_text", "resolution_text", "with_interval",

@@ -89,3 +89,33 @@ def fine_tune_text(summary: pd.DataFrame, metric: str = "tune/f1_weighted") -> s
              for name, row in summary.iterrows()]
     return ("Each run's checkpoint is chosen as DeepVariant's users choose it, the best " + metric
             + " among the saved EMA checkpoints: " + "; ".join(parts) + ".")
+
+
+def deepvariant_examples_text(rna_test_contig: str, rna_tune_contig: str) -> str:
+    return ("The case study's \"Make Examples\" step as it ran it: DeepVariant's `make_examples --mode training` on "
+            "the RNA reads, in shards, labelled by the RNA pseudo-truth of the previous chapter inside the RNA "
+            f"confident regions, over every RNA autosome (its `--regions`, which include `{rna_test_contig}`: the "
+            f"RNA of the test chromosome trains, its DNA tests) except `{rna_tune_contig}` (its `--exclude_regions`), "
+            f"and again over `{rna_tune_contig}` alone for the validation set; then shuffled into the files "
+            "`train` reads.")
+
+
+def deepvariant_fine_tune_intro() -> str:
+    return ("The case study's \"Fine tuning\" step as it ran it: DeepVariant's `train --config=dv_config.py:wgs` "
+            "from the published WGS checkpoint (`--config.init_checkpoint`), on the shuffled RNA examples of the "
+            "previous chapter, with V1's and V2's overrides as the case study's text lists them (each line below, "
+            "passed as `--config.<key>=<value>`); `train` saves an EMA checkpoint named after its step and "
+            "`tune/f1_weighted` at every tune, and writes its curves into TensorBoard event files.")
+
+
+def deepvariant_evaluation_text(checkpoints: Mapping[str, os.PathLike], test_contig: str, dataset: str) -> str:
+    named = "; ".join(f"{name}: `{Path(prefix).name}`" for name, prefix in checkpoints.items())
+    return (f"The case study's \"Results\" as it ran them: `run_deepvariant --customized_model` on `{test_contig}` "
+            f"({dataset}) with each run's deployed checkpoint ({named}), beside the published WGS model of chapter 3 "
+            "and bcftools, every call set scored by lowcov's benchmark in the confident regions of the test "
+            "contig. The book's intervals, coverage sweep and controls belong to the native chapters.")
+
+
+def happy_text() -> str:
+    return ("hap.py's own summary (its image, `--engine=vcfeval --pass-only`, `-l` the test contig), as DeepVariant's "
+            "training case study runs it, for the same call sets:")
