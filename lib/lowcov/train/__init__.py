@@ -53,6 +53,13 @@ from ``seed``; the next shard is read in a background thread when a core is free
 ``num_validation_examples`` labelled examples, 0 = all) is held in memory when it fits in
 ``tune_in_memory_max_bytes``, else streamed at each evaluation.
 
+DeepVariant's own network: ``model_type='inception_v3'`` trains :class:`lowcov.model.DeepVariantNet` (DeepVariant
+1.8's InceptionV3, :mod:`lowcov.dvmodel`) with every key above, ``freeze_batch_norm`` included;
+``init_checkpoint`` may then be a DeepVariant checkpoint prefix (``prefix.index`` + ``prefix.data-*``, read
+with TensorFlow from the ``deepvariant`` extra), whose channels must be the examples' unless
+``copy_overlapping_channels``; checkpoints are written as ``.pt`` and, with ``write_deepvariant_checkpoint``,
+the selected one also as DeepVariant's ``experiment_dir/deepvariant/best.ckpt`` for its ``call_variants``.
+
 Several processes or GPUs: ``train(..., nproc=N)`` (``lowcov train --nproc N``) trains with PyTorch's
 DistributedDataParallel on N processes started through ``torchrun`` (gloo on the CPU, NCCL with one GPU
 per process). ``batch_size`` stays the global batch (``batch_size / N`` per process; it must divide);
@@ -67,17 +74,19 @@ from .config import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, EXECUT
                      learning_rate_at, metric_is_better, validate_config)
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
 from .distributed import DistributedTrainingError, Ranks, train_on_processes
-from .loop import LOG_COLUMNS, LOG_NAME, RECORD_NAME, TrainResult, build_initial_model, train
+from .loop import (DEEPVARIANT_CHECKPOINT, LOG_COLUMNS, LOG_NAME, RECORD_NAME, TrainResult, build_initial_model, train,
+                   write_deepvariant_checkpoint)
 from .metrics import classification_metrics, evaluate
 from .steps import (WeightEMA, distributed_context, l2_penalty, make_optimizer, native_bfloat16, select_device,
                     training_dtype, training_objective)
 
 __all__ = [
-    "CASE_STUDY_V1", "CASE_STUDY_V2", "CASE_STUDY_V2_COMMAND", "DistributedTrainingError", "EXECUTION_KEYS",
+    "CASE_STUDY_V1", "CASE_STUDY_V2", "CASE_STUDY_V2_COMMAND", "DEEPVARIANT_CHECKPOINT", "DistributedTrainingError",
+    "EXECUTION_KEYS",
     "LOG_COLUMNS", "LOG_NAME", "OPTIMIZERS", "PRECISIONS", "RECORD_NAME", "Ranks", "TUNE_METRICS", "TrainConfig",
     "TrainResult", "TrainingStream", "TuneData", "WeightEMA", "apply_overrides", "build_initial_model",
     "classification_metrics", "command_config_overrides", "dataset_signature", "decay_steps_for",
     "distributed_context", "evaluate", "l2_penalty", "learning_rate_at", "make_optimizer", "metric_is_better",
     "native_bfloat16", "open_example_set", "select_device", "train", "train_on_processes", "training_dtype",
-    "training_objective", "validate_config",
+    "training_objective", "validate_config", "write_deepvariant_checkpoint",
 ]

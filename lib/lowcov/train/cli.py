@@ -4,6 +4,10 @@
         --config.train_dataset_pbtxt=EXAMPLES_DIR --config.tune_dataset_pbtxt=EXAMPLES_DIR \
         --config.init_checkpoint=best.pt --config.learning_rate=0.001 ... --experiment_dir=DIR
 
+DeepVariant's own network: ``--config.model_type=inception_v3 --config.init_checkpoint=.../deepvariant.wgs.ckpt``
+(a DeepVariant checkpoint prefix), ``--config.write_deepvariant_checkpoint=true`` to get the selected
+checkpoint back in DeepVariant's format.
+
 The dataset keys name a DeepVariant ``dataset_config.pbtxt`` (or DeepVariant example files), converted
 once into a lowcov example set beside them, or a lowcov example-set directory; every other ``--config.KEY=VALUE`` is a
 :class:`~lowcov.train.config.TrainConfig` key, parsed as :func:`~lowcov.train.config.apply_overrides`
@@ -90,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"train: {result.steps} steps, {result.epochs} epochs, stopped by {result.stopped_by}; selected step "
           f"{result.best_step} ({config.best_checkpoint_metric} "
           f"{result.best_metrics.get(config.best_checkpoint_metric, float('nan')):.5f}) -> {result.best_checkpoint}")
+    if result.deepvariant_checkpoint is not None:
+        print(f"train: in DeepVariant's format: {result.deepvariant_checkpoint}")
     return 0
 
 

@@ -64,6 +64,8 @@ class TrainResult:
     wall_seconds: float = 0.0
     init: dict[str, Any] = field(default_factory=dict)
     precision: str = ""  # the dtype the training steps computed in ("" in records written before it was kept)
+    #: the selected checkpoint in DeepVariant's format (prefix), when config.write_deepvariant_checkpoint
+    deepvariant_checkpoint: Path | None = None
 
 
 @dataclass
@@ -155,7 +157,7 @@ def build_initial_model(config: TrainConfig, height: int, width: int, channels: 
         layer.momentum = config.batch_norm_momentum
     report: dict[str, Any] = {}
     if config.init_checkpoint:
-        init = initialise_from_checkpoint(model, config.init_checkpoint)
+        init = initialise_from_checkpoint(model, config.init_checkpoint, config.copy_overlapping_channels)
         report = {"checkpoint": str(init.checkpoint), "copied_channels": init.copied_channels,
                   "new_channels": init.new_channels, "dropped_channels": init.dropped_channels}
     return model, report
@@ -172,7 +174,44 @@ def train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str 
     (as a stage whose parameters changed) instead of refusing. ``nproc``: train on this many processes
     with DistributedDataParallel, started through torchrun (:mod:`lowcov.train.distributed`); 1 = this
     process. Called inside an initialised process group, it trains as one rank of it.
+    ``config.write_deepvariant_checkpoint``: the selected checkpoint is also written in DeepVariant's
+    format afterwards (:func:`write_deepvariant_checkpoint`), by the process the caller runs.
     """
+    result = _train(train_set, tune_set, config, experiment_dir, device, progress, force, restart_on_change, nproc)
+    if config.write_deepvariant_checkpoint and Ranks.current().world == 1:
+        result.deepvariant_checkpoint = write_deepvariant_checkpoint(result)
+    return result
+
+
+#: where :func:`write_deepvariant_checkpoint` puts the selected checkpoint, under ``experiment_dir``
+DEEPVARIANT_CHECKPOINT = Path("deepvariant") / "best.ckpt"
+
+
+def write_deepvariant_checkpoint(result: TrainResult) -> Path:
+    """The run's selected checkpoint (``best.pt``, an ``inception_v3`` model) as DeepVariant's
+    ``experiment_dir/deepvariant/best.ckpt`` (+ ``example_info.json``), rewritten only when ``best.pt``
+    has other weights than the ones it was written from (``exported_from.json`` records their digest)."""
+    from ..batchnorm import weights_digest
+    from ..model import export_deepvariant_checkpoint
+
+    prefix = result.experiment_dir / DEEPVARIANT_CHECKPOINT
+    source = prefix.parent / "exported_from.json"
+    digest = weights_digest(result.best_checkpoint)
+    if (source.exists() and Path(str(prefix) + ".index").exists()
+            and json.loads(source.read_text()).get("weights_digest") == digest):
+        return prefix
+    export_deepvariant_checkpoint(result.best_checkpoint, prefix)
+    with atomic_output(source) as tmp:
+        tmp.write_text(json.dumps({"checkpoint": str(result.best_checkpoint.relative_to(result.experiment_dir)),
+                                   "step": result.best_step, "weights_digest": digest}, indent=1) + "\n")
+    logger.info("%s: selected checkpoint (step %d) written in DeepVariant's format as %s", result.experiment_dir,
+                result.best_step, prefix)
+    return prefix
+
+
+def _train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str | os.PathLike,
+           config: TrainConfig, experiment_dir: str | os.PathLike, device: str | torch.device | None,
+           progress: bool, force: bool, restart_on_change: bool, nproc: int) -> TrainResult:
     validate_config(config)
     train_set, tune_set = open_example_set(train_set), open_example_set(tune_set)
     ranks = Ranks.current()
