@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pysam
 import pytest
 
@@ -25,7 +26,8 @@ from lowcov.engines.plan import plan_differences, write_plan
 from lowcov.engines.runtime import (ContainerCommand, ContainerError, ContainerRunError, ContainerRuntime,
                                     detect_runtime)
 from lowcov.engines.shuffle import verify_dataset_config
-from lowcov.engines.training_outputs import read_event_scalars, require_checkpoint, select_checkpoint, training_curves
+from lowcov.engines.training_outputs import (read_event_scalars, require_checkpoint, select_checkpoint, training_curves,
+                                             write_train_log)
 from lowcov.layout import Layout
 from lowcov.tfrecord import decode_example, iter_records
 from lowcov.train.config import CASE_STUDY_V1, CASE_STUDY_V2
@@ -202,6 +204,11 @@ def test_seed_chain_through_the_standin(data, standin, tmp_path):
     curves = training_curves(experiment)
     assert {"tune/f1_weighted", "train/loss", "epoch"} <= set(curves.columns)
     assert len(curves) == 20 and curves["tune/f1_weighted"].max() == pytest.approx(best.metric, abs=1e-5)
+    train_log = pd.read_csv(write_train_log(experiment, tmp_path / "train_log.csv"))
+    assert list(train_log.columns) == ["step", "event", "train_loss", "tune_loss", "tune_f1_weighted"]
+    assert (train_log.event == "tune").all() and train_log.tune_loss.isna().all()  # the stand-in logs no tune loss
+    assert train_log.step.tolist() == curves.step.tolist()
+    assert train_log.tune_f1_weighted.max() == pytest.approx(best.metric, abs=1e-5)
 
     calls_dir = tmp_path / "calls"
     calls_dir.mkdir()

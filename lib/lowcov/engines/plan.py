@@ -62,6 +62,7 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
                   images: DeepVariantImages | None = None, n_shards: int = 16, gpu: bool = True) -> list[tuple[str, list[str]]]:
     """The plan as ``(section title, shell lines)`` in run order."""
     from ..seed import downloaded_path, load_manifest
+    from ..study import deepvariant as chapters
     from ..study.pseudo_truth import RnaTruth
 
     layout = _layout(layout_or_profile)
@@ -89,7 +90,7 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
         _python(f"from lowcov.study.pseudo_truth import filter_pseudo_truth; "
                 f"filter_pseudo_truth({str(truth.calls_vcf)!r}, {str(truth.pseudo_truth_vcf)!r})")]))
 
-    examples_dir = layout.stage("examples") / "deepvariant"
+    examples_dir = chapters.examples_dir(layout)
     requests = {
         "training_set": TrainingExamplesRequest("training_set", rna_bam, rna_reference, truth.pseudo_truth_vcf,
                                                 truth.confident_bed, (" ".join(RNA_AUTOSOMES),), examples_dir,
@@ -100,26 +101,25 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
     for name, request in requests.items():
         sections.append((f"make_examples --mode training: {name} ({n_shards} shards; the engine runs several at once; chapter 5)",
                          [_shell(runtime, make_examples_command(request, task, images)) for task in range(n_shards)]))
-    pbtxts = {name: examples_dir / f"{name}.dataset_config.pbtxt" for name in requests}
+    pbtxts = {name: chapters.dataset_config(layout, name) for name in requests}
     sections.append(("shuffle into shards + dataset_config.pbtxt + example_info.json (lowcov)", [
         _python(f"from lowcov.engines.shuffle import shuffle_examples; "
                 f"shuffle_examples({request.examples_spec!r}, {str(examples_dir)!r}, {name!r})")
         for name, request in requests.items()]))
 
-    dna_reference, calls_dir = layout.dna_reference, layout.stage("calls") / "deepvariant"
-    bench_dir = layout.stage("benchmark") / "deepvariant"
+    dna_reference = layout.dna_reference
     quick = []
     for fraction in (1.0, layout.downsample_fraction):
         bam = layout.dna_test_bam(fraction)
-        tag = f"ds{round(fraction * 100):02d}"
-        request = CallRequest(bam, dna_reference, calls_dir / f"original.{tag}.vcf.gz", (layout.test_contig,),
-                              num_shards=n_shards, gpu=gpu)
+        request = CallRequest(bam, dna_reference, chapters.calls_vcf(layout, chapters.PUBLISHED, fraction),
+                              (layout.test_contig,), num_shards=n_shards, gpu=gpu)
         quick.append(_shell(runtime, run_deepvariant_command(request, images)))
-        quick.append(_shell(runtime, happy_command(_happy(layout, request, bench_dir / f"original.{tag}"))))
+        quick.append(_shell(runtime, happy_command(_happy(layout, request,
+                                                          chapters.happy_prefix(layout, chapters.PUBLISHED, fraction)))))
     sections.append(("the original model's Quick Tests: chr1 full and 50 % + hap.py (chapter 3)", quick))
 
     for iteration, overrides in ITERATIONS.items():
-        experiment_dir = layout.stage("models") / f"deepvariant_{iteration.lower()}"
+        experiment_dir = chapters.experiment_dir(layout, iteration)
         request = TrainRequest(models["dv_config"], pbtxts["training_set"], pbtxts["validation_set"],
                                models["init_checkpoint"], experiment_dir, tuple(overrides), gpu=gpu)
         variable = f"{iteration}_CHECKPOINT"
@@ -128,13 +128,13 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
                  f"{variable}=\"$(" + _python(f"from lowcov.engines.training_outputs import select_checkpoint; "
                                               f"print(select_checkpoint({str(experiment_dir)!r}).prefix)") + ')"']
         for fraction in (1.0, layout.downsample_fraction):
-            tag = f"ds{round(fraction * 100):02d}"
             call = CallRequest(layout.dna_test_bam(fraction), dna_reference,
-                               calls_dir / f"{iteration.lower()}.{tag}.vcf.gz", (layout.test_contig,),
+                               chapters.calls_vcf(layout, iteration, fraction), (layout.test_contig,),
                                customized_model=ema_dir / variable, num_shards=n_shards, gpu=gpu)
             lines.append(_shell(runtime, run_deepvariant_command(call, images)).replace(
                 f"--customized_model={ema_dir / variable}", f"--customized_model=\"${{{variable}}}\""))
-            lines.append(_shell(runtime, happy_command(_happy(layout, call, bench_dir / f"{iteration.lower()}.{tag}"))))
+            lines.append(_shell(runtime, happy_command(_happy(layout, call,
+                                                              chapters.happy_prefix(layout, iteration, fraction)))))
         sections.append((f"{iteration}: train from the published WGS checkpoint, select the best EMA checkpoint, "
                          "call chr1 full and 50 %, hap.py (chapters 6-7)", lines))
     return sections
