@@ -15,6 +15,9 @@ DeepVariant's (it computes no real calls):
 * run_deepvariant: the customized model's ``.index`` and ``example_info.json``, then a bgzipped,
   tabix-indexed VCF;  hap.py: ``<prefix>.summary.csv``.
 
+Every folder it writes to gets :data:`lowcov.report.deepvariant.STANDIN_MARKER`, so the chapters say
+plainly that their numbers are a rehearsal's placeholders.
+
 Test controls (environment): ``STANDIN_CALLS`` (append one JSON line per run), ``STANDIN_FAIL_TASKS``
 (make_examples tasks that fail), ``STANDIN_MISSING_IMAGES`` (images ``image inspect`` does not find).
 """

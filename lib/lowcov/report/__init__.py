@@ -7,7 +7,9 @@ pandas DataFrames.
 
 One module per chapter (:mod:`.original_model` for chapter 3, :mod:`.pseudo_truth` for 4 and 5,
 :mod:`.fine_tuning` for 6, :mod:`.evaluation` for 7, :mod:`.uncertainty` for the intervals of 3 and 7, :mod:`.reproducibility` for 8) and :mod:`.common`
-for the metrics and thresholds they share; the chapters use them through this package.
+for the metrics and thresholds they share; :mod:`.deepvariant` holds the words of chapters 3-7 on the
+deepvariant engine, with the notice that a rehearsal's numbers come from the test stand-in. The chapters
+use them through this package.
 """
 
 from .common import (BASELINE, BN_RESTORED_FRACTION, COSTLY_PRECISION_LOSS, F1, FRAC_NA,
