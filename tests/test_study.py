@@ -382,3 +382,21 @@ def test_fake_seed_profile_has_two_builds(tmp_path):
     with pysam.AlignmentFile(str(rna_bam)) as bam:
         assert bam.mapped > 100
     assert (profile.rna.test, profile.rna.tune) == ("1", "10")
+
+
+def test_fine_tuning_without_the_published_model_says_where_to_get_it(tmp_path):
+    from lowcov.engines.deepvariant import DeepVariantEngine
+    from lowcov.engines.runtime import ContainerRuntime
+    from lowcov.study import deepvariant
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "dv_config.py").write_text("# config\n")
+    engine = DeepVariantEngine(runtime=ContainerRuntime("docker"), dv_config=downloads / "dv_config.py",
+                               init_checkpoint=downloads / "deepvariant.wgs.ckpt")
+    with pytest.raises(InputError, match=r"deepvariant\.wgs\.ckpt\.index, .* is missing: the seed profile downloads"):
+        deepvariant.require_published_model(engine)
+    for suffix in (".index", ".data-00000-of-00001"):
+        (downloads / f"deepvariant.wgs.ckpt{suffix}").write_bytes(b"x")
+    (downloads / "example_info.json").write_text("{}")
+    deepvariant.require_published_model(engine)

@@ -255,6 +255,22 @@ def class_balance(data: TrainingData) -> "pd.DataFrame":
 # -- chapter 6: fine-tuning -----------------------------------------------------------------------------------
 
 
+def require_published_model(engine: "DeepVariantEngine") -> None:
+    """``train``'s starting point must be on disk: DeepVariant 1.8's ``dv_config.py`` and the published WGS
+    checkpoint (index, data, ``example_info.json``), where the seed downloads put them."""
+    from .. import InputError
+
+    prefix = Path(engine.init_checkpoint)
+    wanted = [Path(engine.dv_config), Path(f"{prefix}.index"), Path(f"{prefix}.data-00000-of-00001"),
+              prefix.parent / "example_info.json"]
+    missing = [str(path) for path in wanted if not path.exists()]
+    if missing:
+        raise InputError(f"the deepvariant engine's train starts from DeepVariant 1.8's dv_config.py and its published "
+                         f"WGS checkpoint, and {', '.join(missing)} is missing: the seed profile downloads them "
+                         "(python -m lowcov.acquire --profile seed); for another profile put the files there "
+                         "(data/manifests/seed.json lists their URLs)")
+
+
 @dataclass(frozen=True)
 class FineTuneRun:
     iteration: str
@@ -270,6 +286,7 @@ def fine_tune(layout: Layout, engine: "DeepVariantEngine", data: TrainingData, i
     checkpoint (the best ``metric``) and the curves of its event files as a training log."""
     from ..engines.training_outputs import list_checkpoints, select_checkpoint, write_train_log
 
+    require_published_model(engine)
     directory = experiment_dir(layout, iteration)
     if force:
         Path(f"{directory / 'train'}.done").unlink(missing_ok=True)
