@@ -29,7 +29,10 @@ def _sleep_then_name(task):
 
 
 def _count_then_raise(task):
+    """Raises for a task named 'bad...', counting its attempts in that file."""
     counter = Path(task)
+    if not counter.name.startswith("bad"):
+        return counter.name
     attempts = int(counter.read_text()) + 1 if counter.exists() else 1
     counter.write_text(str(attempts))
     raise ValueError(f"bad shard, attempt {attempts}")
@@ -122,17 +125,17 @@ def test_cli_on_a_separately_started_scheduler_writes_the_serial_bytes(tmp_path,
 
 
 def test_a_shard_that_always_fails_stops_the_stage_naming_it(tmp_path):
-    counter = tmp_path / "attempts"
-    tasks = [str(tmp_path / "fine"), str(counter)]
+    counter = tmp_path / "bad-attempts"
     with pytest.raises(executor.ShardFailed) as caught:
-        executor.run_shards(_count_then_raise, tasks[1:], description="failing stage", labels=["chr7:1-1000"],
-                            threads=2, retries=2)
+        executor.run_shards(_count_then_raise, [str(tmp_path / "fine"), str(counter)], description="failing stage",
+                            labels=["chr7:1-1000", "chr7:1001-2000"], threads=2, retries=2)
     message = str(caught.value)
-    assert "failing stage: shard chr7:1-1000 failed" in message and "bad shard" in message
+    assert "failing stage: shard chr7:1001-2000 failed" in message and "bad shard" in message
     assert "_count_then_raise" in caught.value.worker_traceback  # the worker's frames, not the client's
     assert counter.read_text() == "3"  # the first attempt and two retries
-    with pytest.raises(executor.ShardFailed, match="shard chr7:1-1000"):
-        executor.run_shards(_count_then_raise, [str(counter)], description="here", labels=["chr7:1-1000"], threads=1)
+    with pytest.raises(executor.ShardFailed, match="shard chr7:1001-2000"):  # in this process, one attempt
+        executor.run_shards(_count_then_raise, [str(counter)], description="here", labels=["chr7:1001-2000"], threads=2)
+    assert counter.read_text() == "4"
 
 
 def test_a_worker_that_dies_mid_shard_is_replaced_and_the_shard_retried(tmp_path):
@@ -168,12 +171,14 @@ def test_a_scheduler_that_does_not_answer_is_an_error_within_seconds():
 def test_the_scheduler_comes_from_the_argument_then_configure_then_the_environment(monkeypatch):
     monkeypatch.setenv(executor.ENV_VAR, "tcp://from-env:8786")
     monkeypatch.setattr(executor, "_configured", None)
+    monkeypatch.setattr(executor, "_environment_before", [])
     assert executor.chosen_scheduler() == "tcp://from-env:8786"
     executor.configure("tcp://configured:8786")
     assert executor.chosen_scheduler() == "tcp://configured:8786"
     assert os.environ[executor.ENV_VAR] == "tcp://configured:8786"  # notebooks' kernels inherit it
     assert executor.chosen_scheduler("tcp://argument:8786") == "tcp://argument:8786"
     executor.configure(None)
+    assert executor.chosen_scheduler() == "tcp://from-env:8786"  # the variable as it was before configure
     monkeypatch.delenv(executor.ENV_VAR)
     assert executor.chosen_scheduler() is None
     assert executor.client_for(None, threads=1) is None  # nothing to start: shards run in this process

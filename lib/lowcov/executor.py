@@ -82,6 +82,8 @@ class ShardFailed(ExecutorError):
 
 
 _configured: Any = None
+#: LOWCOV_SCHEDULER as it was before configure() first set it (a one-element list once saved)
+_environment_before: list = []
 _lock = threading.Lock()
 #: clients kept for the life of the process, by scheduler (address, YAML path or "local")
 _clients: dict[str, Any] = {}
@@ -96,8 +98,14 @@ def configure(scheduler: Any = None) -> None:
     """
     global _configured
     _configured = scheduler
+    if not _environment_before:
+        _environment_before.append(os.environ.get(ENV_VAR))
     if isinstance(scheduler, (str, os.PathLike)):
         os.environ[ENV_VAR] = str(scheduler)
+    elif _environment_before[0] is None:
+        os.environ.pop(ENV_VAR, None)
+    else:
+        os.environ[ENV_VAR] = _environment_before[0]
 
 
 def chosen_scheduler(scheduler: Any = None) -> Any:
@@ -122,6 +130,8 @@ def client_for(scheduler: Any = None, threads: int = 1, connect_timeout: float =
         if scheduler is None:
             return _local_client(threads)
         text = str(scheduler)
+        if text in _clients and _clients[text].status not in ("running", "connecting"):
+            _clients.pop(text).close()  # the cluster went away since: connect again
         if text not in _clients:
             if text.endswith((".yaml", ".yml")):
                 _clients[text] = _jobqueue_client(Path(text))
@@ -148,6 +158,8 @@ def run_shards(function: Callable[[T], R], tasks: Sequence[T], *, description: s
         raise ValueError(f"{len(tasks)} tasks need as many labels and weights (got {len(labels)}, {len(weights)})")
     if not tasks:
         return []
+    if len(tasks) == 1 and chosen_scheduler(scheduler) is None:
+        threads = 1  # one shard gains nothing from local workers, and the first would start them
     client = client_for(scheduler, threads)
     with tqdm(total=sum(weights), desc=description, unit=unit, unit_scale=True, disable=None) as progress:
         if client is None:
