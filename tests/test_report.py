@@ -907,3 +907,15 @@ def test_deepvariant_sentences_follow_the_results():
     summary = pd.DataFrame({"checkpoints saved": [10], "selected checkpoint": ["checkpoint-5-0.92969-1"],
                             "selected step": [5], "selected tune metric": [0.92969]}, index=["V1"])
     assert "V1 saved 10 checkpoints and deploys `checkpoint-5-0.92969-1` (step 5" in fine_tune_text(summary)
+
+
+def test_pseudo_truth_quality_of_a_type_without_variants():
+    """A tiny genome's RNA confident regions may hold no indel: nothing is counted and no fraction is made up."""
+    quality = result()
+    quality.summary["QUERY.TOTAL.het_hom_ratio"] = 3.0
+    quality.summary["TRUTH.TOTAL.het_hom_ratio"] = 1.5
+    quality.summary = quality.summary[quality.summary.Type != "INDEL"]
+    values = report.pseudo_truth_quality(quality)
+    assert values["pseudo_indel_total"] == 0 and values["pseudo_indel_gt"] == 0
+    assert math.isnan(values["pseudo_indel_recall"]) and math.isnan(values["truth_indel_het_hom"])
+    assert values["pseudo_snp_total"] == 100 and values["pseudo_snp_het_hom"] == 3.0

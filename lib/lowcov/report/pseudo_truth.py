@@ -37,6 +37,12 @@ def pseudo_truth_quality(result: Any) -> dict[str, float | int]:
     variants, genotype errors, false positives and het/hom ratios, e.g. ``pseudo_snp_gt``, ``truth_snp_het_hom``."""
     values: dict[str, float | int] = {}
     for kind in TYPES:
+        if result.summary[(result.summary["Type"] == kind) & (result.summary["Filter"] == "ALL")].empty:
+            # no variant of this type in the RNA confident regions (a tiny genome): nothing counted, no fraction
+            values.update({f"pseudo_{kind.lower()}_{m.split('.')[-1].lower()}": 0 if m in COUNT_METRICS else float("nan")
+                           for m in (RECALL, PRECISION, F1, *COUNT_METRICS)})
+            values[f"pseudo_{kind.lower()}_het_hom"] = values[f"truth_{kind.lower()}_het_hom"] = float("nan")
+            continue
         for metric in (RECALL, PRECISION, F1, *COUNT_METRICS):
             value = result.metric(kind, metric)
             values[f"pseudo_{kind.lower()}_{metric.split('.')[-1].lower()}"] = \
