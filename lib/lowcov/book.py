@@ -35,6 +35,7 @@ from pathlib import Path
 from .fileio import atomic_output
 from .layout import REPO_ROOT
 from .profile import Profile, ProfileError, load_profile, shipped_profiles
+from .study.engine_cells import hide_other_engine_cells
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def execute(notebooks: list[Notebook], parameters: dict, force: bool = False,
             return False
         seconds = time.perf_counter() - start
         collapse_injected_parameters(notebook.executed)
+        hide_other_engine_cells(notebook.executed)  # the page shows the chapter of the engine that ran
         upstream_reran = True
         state[notebook.source.name] = {"fingerprint": fingerprint, "seconds": round(seconds, 1),
                                        "parameters": parameters,
