@@ -170,6 +170,8 @@ def run_shards(function: Callable[[T], R], tasks: Sequence[T], *, description: s
 def shutdown() -> None:
     """Close the clients and the local cluster this process started (also done at exit)."""
     global _local_size
+    # idle workers that take a few seconds to stop are killed with a warning that says nothing useful here
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     with _lock:
         for client in _clients.values():
             cluster = getattr(client, "lowcov_cluster", None)
