@@ -131,7 +131,7 @@ def control_examples(layout: Layout, control: FineTuneControl, rna_sets: Example
 
 def fine_tune_control(layout: Layout, run: ControlRun, sets: ExampleSets, init_checkpoint: str | os.PathLike,
                       execution_overrides: Sequence[str] = (), threads: int = 2, force: bool = False,
-                      v2_steps: int | None = None) -> TrainResult:
+                      v2_steps: int | None = None, nproc: int = 1) -> TrainResult:
     """Run (or reuse) one seed of a control on ``sets`` (:func:`control_examples`) into
     ``<profile>/models/<run.directory>``; ``v2_steps`` caps a control that takes V2's number of steps."""
     extra = [*execution_overrides, f"config.seed={run.seed}"]
@@ -139,13 +139,13 @@ def fine_tune_control(layout: Layout, run: ControlRun, sets: ExampleSets, init_c
         if not v2_steps:
             raise ValueError(f"{run.control.name} runs as many steps as V2: pass v2_steps")
         extra.append(f"config.max_steps={v2_steps}")
-    return fine_tune(layout, run.directory, run.control.overrides, sets, init_checkpoint, extra, threads, force)
+    return fine_tune(layout, run.directory, run.control.overrides, sets, init_checkpoint, extra, threads, force, nproc)
 
 
 def run_controls(layout: Layout, chosen: Sequence[FineTuneControl], rna_sets: ExampleSets,
                  init_checkpoint: str | os.PathLike, v2_steps: int, preset: str = "ccs",
                  execution_overrides: Sequence[str] = (), threads: int = 2,
-                 force: bool = False) -> dict[str, TrainResult]:
+                 force: bool = False, nproc: int = 1) -> dict[str, TrainResult]:
     """Every seed of every ``chosen`` control, each on its examples (:func:`control_examples`): run name ->
     result, in :data:`FINE_TUNE_CONTROLS` order."""
     results = {}
@@ -153,7 +153,7 @@ def run_controls(layout: Layout, chosen: Sequence[FineTuneControl], rna_sets: Ex
         sets = control_examples(layout, control, rna_sets, preset, ExamplesConfig(threads=threads), force=force)
         for run in control.runs:
             results[run.name] = fine_tune_control(layout, run, sets, init_checkpoint, execution_overrides, threads,
-                                                  force, v2_steps)
+                                                  force, v2_steps, nproc)
     return results
 
 

@@ -59,7 +59,7 @@ def fine_tune_config(overrides: Sequence[str], init_checkpoint: str | os.PathLik
 
 def fine_tune(layout: Layout, name: str, overrides: Sequence[str], sets: ExampleSets,
               init_checkpoint: str | os.PathLike, execution_overrides: Sequence[str] = (), threads: int = 2,
-              force: bool = False) -> TrainResult:
+              force: bool = False, nproc: int = 1) -> TrainResult:
     """Fine-tune ``init_checkpoint`` on ``sets`` with the case study's ``overrides`` into
     ``<profile>/models/<name>``; an interrupted run resumes, a completed one is reused."""
     require_inputs({init_checkpoint: "03_original_model"})
@@ -74,7 +74,8 @@ def fine_tune(layout: Layout, name: str, overrides: Sequence[str], sets: Example
     if stale:
         log.info("%s: the init checkpoint %s changed since the last run; training again", name, init_checkpoint)
     marker.write_text(digest + "\n")
-    return train(sets.train, sets.tune, config, experiment_dir, force=force or stale, restart_on_change=True)
+    return train(sets.train, sets.tune, config, experiment_dir, force=force or stale, restart_on_change=True,
+                 nproc=nproc)
 
 
 #: the case study's two runs, by name
@@ -83,11 +84,12 @@ CASE_STUDY_RUNS = {"V1": CASE_STUDY_V1, "V2": CASE_STUDY_V2}
 
 def case_study_runs(layout: Layout, sets: ExampleSets, init_checkpoint: str | os.PathLike,
                     execution_overrides: Sequence[str] = (), threads: int = 2,
-                    seeds: Sequence[int] = REPLICATE_SEEDS, force: bool = False) -> dict[str, list[TrainResult]]:
+                    seeds: Sequence[int] = REPLICATE_SEEDS, force: bool = False,
+                    nproc: int = 1) -> dict[str, list[TrainResult]]:
     """V1 and V2, each with every seed of ``seeds``, into ``models/v1``, ``models/v1_seed2025``, ...: name ->
     one result per seed, in ``seeds`` order."""
     return {name: [fine_tune(layout, run_directory(name.lower(), seed), overrides, sets, init_checkpoint,
-                             [*execution_overrides, f"config.seed={seed}"], threads, force)
+                             [*execution_overrides, f"config.seed={seed}"], threads, force, nproc)
                    for seed in seeds]
             for name, overrides in CASE_STUDY_RUNS.items()}
 
