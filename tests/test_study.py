@@ -176,7 +176,7 @@ def test_the_dna_control_runs_v2s_number_of_steps(tmp_path, monkeypatch):
     dna = controls.fine_tune_controls(["dna_low_coverage"])[0]
     assert dna.examples == "dna_low_coverage" and dna.steps_of_v2
     seen = {}
-    monkeypatch.setattr(controls, "fine_tune", lambda layout, directory, overrides, sets, init, extra, threads, force:
+    monkeypatch.setattr(controls, "fine_tune", lambda layout, directory, overrides, sets, init, extra, threads, force, nproc=1:
                         seen.update(directory=directory, extra=extra))
     run = dna.runs[1]
     controls.fine_tune_control(Layout("demo", root=tmp_path), run, None, "x.pt", v2_steps=20)
