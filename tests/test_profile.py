@@ -244,3 +244,12 @@ def test_the_readme_example_profile_is_valid(tmp_path):
     profile = load_profile(write_yaml(tmp_path / "my_study.yaml", block), check_files=False)
     assert profile.source == "files" and profile.inputs["truth_vcf"].url.startswith("https://")
     book.check_profile_parameters(profile, book.discover())  # its parameters exist in the notebooks
+
+
+def test_the_readme_slurm_cluster_file_is_valid(tmp_path):
+    from lowcov.executor import JobqueueSpec
+
+    text = (REPO_ROOT / "README.md").read_text()
+    block = next(b.split("```", 1)[0] for b in text.split("```yaml\n")[1:] if "system: slurm" in b)
+    spec = JobqueueSpec.read(write_yaml(tmp_path / "slurm.yaml", block))
+    assert spec.system == "slurm" and spec.jobs == 4 and spec.cluster["processes"] == 8
