@@ -41,6 +41,7 @@ from .candidates import CandidateConfig, IndelNormaliser, find_candidates, read_
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .pileup import PileupConfig, draw
+from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
 from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
 
@@ -55,6 +56,8 @@ class ExamplesConfig:
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     pileup: PileupConfig = field(default_factory=PileupConfig)
     reads: ReadFilter = field(default_factory=ReadFilter)
+    #: local realignment around indels before counting alleles and drawing (DeepVariant's default for short reads)
+    realigner: RealignerConfig = field(default_factory=RealignerConfig)
     partition_size: int = 1000
     max_reads_per_partition: int = 1500
     #: bases per process-pool task
@@ -127,8 +130,18 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     if not len(chosen):
         return []
     window_start = max(0, start - half)
-    reads = lay_out(records.subset(chosen), window_start, end + half, name_rank[chosen])
+    partition_records, carried = records.subset(chosen), {}
+    if config.realigner.enabled:
+        realigned = realign(partition_records, fasta.fetch, region_contig, normaliser, config.realigner,
+                            span=(window_start, end + half))
+        partition_records, carried = realigned.records, realigned.carried
+    reads = lay_out(partition_records, window_start, end + half, name_rank[chosen])
     indels = read_indel_keys(reads, normaliser, config.candidates.max_indel_length)
+    for read, alleles in carried.items():  # a read ending inside an insertion carries the whole allele
+        if alleles:
+            indels[read] = alleles
+        else:
+            indels.pop(read, None)
     reference = fasta.fetch(region_contig, start, end)
     candidates = find_candidates(reads, indels, region_contig, start, end, reference, config.candidates)
     if not candidates:
