@@ -10,8 +10,10 @@ Like DeepVariant's ``make_examples``, in two modes:
 * ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
   genomic order.
 
-Multi-allelic sites get one example per alternate allele (DeepVariant also draws images for pairs of
-alleles; :mod:`lowcov.postprocess_variants` combines the per-allele predictions instead).
+Multi-allelic sites get one example per alternate allele and one per pair of alternate alleles, as
+DeepVariant makes them (``allele_pairs``); a pair's image marks the reads carrying either allele, its label
+counts the genotype's alleles among the pair, and :mod:`lowcov.postprocess_variants` combines the
+predictions with DeepVariant's rule. Reads are realigned around indels first (:mod:`lowcov.realigner`).
 
 Work is split into regions run on a process pool; each region reads its BAM records once
 (:mod:`lowcov.bamraw`) and walks partitions of ``partition_size`` bases with at most
@@ -37,7 +39,7 @@ from tqdm import tqdm
 from . import InputError
 from .normalize import is_sequence_allele, normalize
 from .benchmark.regions import RegionSet
-from .candidates import CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
+from .candidates import CandidateConfig, IndelNormaliser, allele_pairs, find_candidates, read_indel_keys
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .pileup import PileupConfig, draw
@@ -66,6 +68,8 @@ class ExamplesConfig:
     seed: int = 1
     #: examples per output shard after shuffling (training mode)
     examples_per_shard: int = 2000
+    #: also an image for each pair of alt alleles at a multi-allelic site, as DeepVariant makes them
+    allele_pairs: bool = True
     #: make examples at each of these fractions of the reads (templates kept by name, like
     #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
     read_fractions: tuple[float, ...] = (1.0,)
@@ -151,7 +155,8 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     window_codes[np.frombuffer(window_seq.upper().encode(), dtype=np.uint8) == ord("N")] = 5
     all_reads = np.arange(len(reads))
     out = []
-    for cand in candidates:
+    pairs = allele_pairs(candidates) if config.allele_pairs else []
+    for cand in sorted(candidates + pairs, key=lambda c: (c.pos, len(c.keys), c.ref, c.alt)):
         centre = cand.anchor
         codes_here = reads.code_at(all_reads, centre)
         covering = np.flatnonzero(codes_here != 0)
@@ -160,10 +165,14 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
             pick = np.random.default_rng([config.seed, cand.pos]).choice(len(covering), pileup.max_reads,
                                                                          replace=False)
             covering = covering[np.sort(pick)]
-        if cand.is_indel:
-            supports = np.array([cand.key in indels.get(int(i), ()) for i in covering], dtype=bool)
-        else:
-            supports = codes_here[covering] == CODE_OF_BYTE[ord(cand.alt)]
+        # a pair's image marks the reads that carry either of its alleles
+        members = getattr(cand, "members", ()) or (cand,)
+        supports = np.zeros(len(covering), dtype=bool)
+        for member in members:
+            if member.is_indel:
+                supports |= np.array([member.key in indels.get(int(i), ()) for i in covering], dtype=bool)
+            else:
+                supports |= codes_here[covering] == CODE_OF_BYTE[ord(member.alt)]
         # reference codes for the image's columns (zeros past the contig ends)
         ref_cols = np.zeros(pileup.width, dtype=np.uint8)
         lo = centre - half
@@ -204,7 +213,8 @@ def _run_region(task) -> dict:
                 produced = [p for p, keep in zip(produced, inside) if keep]
             for cand, image in produced:
                 images.append(image)
-                labels.append(min(truth.get(cand.key, 0), 2) if truth is not None else -1)
+                # DeepVariant's label: how many of the genotype's alleles are among the image's alt alleles
+                labels.append(min(sum(truth.get(key, 0) for key in cand.keys), 2) if truth is not None else -1)
                 for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
                                     ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
                     meta[name].append(value)
