@@ -38,14 +38,19 @@ from lowcov.downsample import downsample_bam, extract_contig
 from lowcov.layout import Layout
 from lowcov.make_examples import ExamplesConfig
 from lowcov.pileup import PileupConfig
+from lowcov.realigner import RealignerConfig
 from lowcov.shards import ExampleSet
 from lowcov.study import evaluation
 from lowcov.study.original_model import DEMO_READ_FRACTIONS, train_original_model
 
 #: example settings of each variant measured for issue 16 (the baseline is the book's)
+_BEFORE = ExamplesConfig(pileup=PileupConfig(indel_drawing="lowcov"), realigner=RealignerConfig(enabled=False),
+                         allele_pairs=False)
 VARIANTS: dict[str, ExamplesConfig] = {
-    "baseline": ExamplesConfig(pileup=PileupConfig(indel_drawing="lowcov")),
-    "dv_indels": ExamplesConfig(),
+    "baseline": _BEFORE,  # the engine before issue 16
+    "dv_indels": replace(_BEFORE, pileup=PileupConfig()),  # + DeepVariant's indel drawing
+    "realign": replace(_BEFORE, pileup=PileupConfig(), realigner=RealignerConfig()),  # + local realignment
+    "all": ExamplesConfig(),  # + allele-pair images: issue 16's engine, the default
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {}

@@ -345,8 +345,9 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
     new_start: dict[int, int] = {}
     new_end: dict[int, int] = {}
     carried: dict[int, set] = {}
-    event_reads = events[:, 0]
-    has_events = np.bincount(event_reads, minlength=len(records)) > 0
+    own_events: dict[int, set] = {}
+    for i, kind, anchor, length, _ in events.tolist():
+        own_events.setdefault(i, set()).add((kind, anchor, length))
     for w_start, w_end in windows:
         in_window = [a for a in alleles if w_start <= a.anchor < w_end]
         if not in_window:
@@ -354,8 +355,7 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         # reads overlapping the window whose indels, if any, all lie inside it
         overlapping = np.flatnonzero((unclipped_start < w_end) & (unclipped_end > w_start) & ~spliced)
         outside = events[(events[:, 2] < w_start) | (events[:, 2] >= w_end), 0]
-        reads = np.setdiff1d(overlapping, outside)
-        reads = np.array([i for i in reads if i not in changed], dtype=np.int64)
+        reads = np.setdiff1d(overlapping, np.concatenate([outside, np.fromiter(changed, np.int64, len(changed))]))
         if not len(reads):
             continue
         margin = read_length + max(config.max_indel_length, max(abs(a.delta) for a in in_window)) + 10
@@ -372,14 +372,14 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         best_hap, best_offset, best_first, best_end = _best_placements(
             records.buf, records.offsets, reads, unclipped_start, unclipped_end, hap_codes, hap_first, anchors,
             deltas, hap_start, CODE_OF_NIBBLE, missing_quality, config.match, config.mismatch)
-        for k, i in enumerate(reads):
+        for k, i in enumerate(reads.tolist()):
             h = int(best_hap[k])  # ties go to the reference (it is tried first)
             if h < 0:
                 continue  # no haplotype fits: the mapper's alignment stays
             n = int(records.seq_length[i])
             first, end = int(best_first[k]), int(best_end[k])
             offset = int(best_offset[k])
-            if (h == 0 and not has_events[i] and first == lead[i] and n - end == trail[i]
+            if (h == 0 and i not in own_events and first == lead[i] and n - end == trail[i]
                     and offset + first == records.ref_start[i] - hap_start):
                 continue  # already aligned so
             allele = in_window[h - 1] if h > 0 else None
@@ -387,7 +387,6 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
             cigar = _clipped(first, cigar, n - end)
             if all(op != bamraw.CIGAR_M for op, _ in cigar):
                 continue  # the read lies inside an insertion: no reference base to place it on
-            own_events = {(int(e[1]), int(e[2]), int(e[3])) for e in events[event_reads == i]}
             new_events = set()
             at = position
             for op, length in cigar:
@@ -395,7 +394,7 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
                     new_events.add((1 if op == bamraw.CIGAR_I else 2, at - 1, length))
                 if op in (bamraw.CIGAR_M, bamraw.CIGAR_D):
                     at += length
-            if (new_events == own_events and position == records.ref_start[i]
+            if (new_events == own_events.get(i, set()) and position == records.ref_start[i]
                     and cigar[0][1] * (cigar[0][0] == bamraw.CIGAR_S) == lead[i]
                     and cigar[-1][1] * (cigar[-1][0] == bamraw.CIGAR_S) == trail[i]):
                 continue  # the mapper's alignment already is this one
@@ -407,20 +406,23 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
             carried[int(i)] = {allele.key} if allele is not None and new_events else set()
     if not changed:
         return Realignment(records, {}, len(windows), 0)
-    pieces, offsets, at = [], np.empty(len(records), np.int64), 0
-    for i in range(len(records)):
-        if i in changed:
-            piece = np.frombuffer(changed[i], np.uint8)
-        else:
-            start = int(records.offsets[i])
-            piece = records.buf[start:start + int(bamraw.record_size(records.buf, start))]
-        pieces.append(piece)
-        offsets[i] = at
-        at += len(piece)
+    # the partition's records side by side in a new buffer, rewritten ones in place of the mapper's
+    sizes = np.array([int(bamraw.record_size(records.buf, int(at))) for at in records.offsets], np.int64)
+    lengths = sizes.copy()
+    for i, record in changed.items():
+        lengths[i] = len(record)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    kept = np.array([i not in changed for i in range(len(records))])
+    starts, counts = records.offsets[kept], sizes[kept]
+    gather = np.repeat(starts - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    targets = np.repeat(offsets[kept] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    buffer = np.empty(int(lengths.sum()), np.uint8)
+    buffer[targets] = records.buf[gather]
+    for i, record in changed.items():
+        buffer[offsets[i]:offsets[i] + len(record)] = np.frombuffer(record, np.uint8)
     ref_start = records.ref_start.copy()
     ref_end = records.ref_end.copy()
     for i in changed:
         ref_start[i], ref_end[i] = new_start[i], new_end[i]
-    table = bamraw.RecordTable(np.concatenate(pieces), offsets, ref_start, ref_end, records.flag, records.mapq,
-                               records.seq_length)
+    table = bamraw.RecordTable(buffer, offsets, ref_start, ref_end, records.flag, records.mapq, records.seq_length)
     return Realignment(table, carried, len(windows), len(changed))
