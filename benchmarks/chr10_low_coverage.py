@@ -51,6 +51,10 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "dv_indels": replace(_BEFORE, pileup=PileupConfig()),  # + DeepVariant's indel drawing
     "realign": replace(_BEFORE, pileup=PileupConfig(), realigner=RealignerConfig()),  # + local realignment
     "all": ExamplesConfig(),  # + allele-pair images: issue 16's engine, the default
+    # the engine's parts that leave the image's look as the book's model knows it (calling with --model book)
+    "realign_only": replace(_BEFORE, realigner=RealignerConfig()),
+    "pairs_only": replace(_BEFORE, allele_pairs=True),
+    "realign_pairs": replace(_BEFORE, realigner=RealignerConfig(), allele_pairs=True),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {}
@@ -193,24 +197,37 @@ def print_breakdown(errors: pd.DataFrame, label: str) -> None:
         print("share with a soft-clipped read within 10 bp:", soft.to_dict())
 
 
-def run_variant(variant: str, threads: int) -> dict[str, dict[str, object]]:
-    """Train (or reuse) the variant's original model, call chr10 at both coverages, benchmark it and bcftools."""
+def model_name(variant: str, model: str) -> str:
+    return f"original_{variant}" if model == "train" else f"book_original_{variant}"
+
+
+def run_variant(variant: str, threads: int, model: str = "train") -> dict[str, dict[str, object]]:
+    """Call chr10 at both coverages with the variant's examples and benchmark the calls and bcftools'. The
+    model: ``train`` trains (or reuses) the variant's own original model as chapter 3 does; ``book`` calls
+    with the book's original model (``models/original``, trained by chapter 3 on the engine before issue
+    16), which measures a change of the calling examples alone."""
     book = Layout("demo")
     tune = TuneContigLayout("demo", variant=variant)
     tune_contig_bams(book, tune)
     examples = VARIANTS[variant]
-    fractions = VARIANT_READ_FRACTIONS.get(variant, DEMO_READ_FRACTIONS)
-    began = time.perf_counter()
-    _, trained = train_original_model(book, examples=examples, read_fractions=fractions, threads=threads,
-                                      name=f"original_{variant}")
-    print(f"[{variant}] model {trained.best_checkpoint} (step {trained.best_step}, "
-          f"{'reused' if trained.reused else f'{time.perf_counter() - began:.0f} s'})")
+    if model == "book":
+        checkpoint = book.model_dir("original") / "checkpoints" / "best.pt"
+        if not checkpoint.exists():
+            raise SystemExit(f"{checkpoint} is missing: run chapter 3 (notebook 03_original_model) first")
+    else:
+        fractions = VARIANT_READ_FRACTIONS.get(variant, DEMO_READ_FRACTIONS)
+        began = time.perf_counter()
+        _, trained = train_original_model(book, examples=examples, read_fractions=fractions, threads=threads,
+                                          name=f"original_{variant}")
+        checkpoint = trained.best_checkpoint
+        print(f"[{variant}] model {checkpoint} (step {trained.best_step}, "
+              f"{'reused' if trained.reused else f'{time.perf_counter() - began:.0f} s'})")
     config = evaluation.EvaluationConfig(examples=replace(examples, mode="calling", threads=threads))
     results: dict[str, dict[str, object]] = {}
+    name = model_name(variant, model)
     for dataset in evaluation.DATASETS:
-        model = f"original_{variant}"
         results[dataset] = {
-            model: evaluation.evaluate_model(tune, model, trained.best_checkpoint, dataset, config),
+            name: evaluation.evaluate_model(tune, name, checkpoint, dataset, config),
             "bcftools": evaluation.evaluate_peer(tune, dataset, config),
         }
     return results
@@ -222,15 +239,18 @@ def main() -> None:
     parser.add_argument("--against", nargs="*", default=[], choices=sorted(VARIANTS),
                         help="variants already run, compared paired with this one")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="train", choices=["train", "book"],
+                        help="train the variant's model (chapter 3's recipe) or call with the book's original model")
     parser.add_argument("--no-breakdown", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    results = run_variant(args.variant, args.threads)
+    results = run_variant(args.variant, args.threads, args.model)
     tune = TuneContigLayout("demo", variant=args.variant)
+    this = model_name(args.variant, args.model)
     for other in args.against:  # benchmarked again from their calls (the code that made them may have changed)
+        name = model_name(other, args.model)
         for dataset in results:
-            vcf = tune.calls_vcf(f"original_{other}", dataset)
-            results[dataset][f"original_{other}"] = evaluation.benchmark_calls(tune, vcf, f"original_{other}", dataset)
+            results[dataset][name] = evaluation.benchmark_calls(tune, tune.calls_vcf(name, dataset), name, dataset)
     blocks = bootstrap.Blocks.of_bed(evaluation.test_confident_bed(tune))
     print(f"\nchr10 (the tune contig: the model's checkpoint was selected on it, so its figures flatter the "
           f"model a little), {len(blocks)} blocks of {blocks.size} bp; ALL rows; change = paired difference "
@@ -243,16 +263,15 @@ def main() -> None:
         print(table[["Model", "Type", "Metric", "estimate", "low", "high", "change", "change_low",
                      "change_high"]].round(4).to_string(index=False))
         for other in args.against:
-            paired = bootstrap.intervals(by_model, blocks, baseline=f"original_{other}")
-            paired = paired[(paired.Model == f"original_{args.variant}") & (paired.Metric == "METRIC.F1_Score")]
+            paired = bootstrap.intervals(by_model, blocks, baseline=model_name(other, args.model))
+            paired = paired[(paired.Model == this) & (paired.Metric == "METRIC.F1_Score")]
             print(f"-- {args.variant} minus {other} (F1, paired):")
             print(paired[["Type", "change", "change_low", "change_high", "direction"]].round(4).to_string(index=False))
     if not args.no_breakdown:
         for dataset in evaluation.DATASETS:
-            model = f"original_{args.variant}"
             bam = evaluation.test_bam(tune, dataset)
             examples = ExampleSet.open(tune.examples_dir(f"calling.{dataset}"))
-            for name in (model, "bcftools"):
+            for name in (this, "bcftools"):
                 errors = error_breakdown(tune.benchmark_prefix(name, dataset), bam, tune.test_contig, examples)
                 print_breakdown(errors, f"{name} on chr10 {dataset}")
                 errors.to_csv(tune.stage("benchmark") / f"{name}.{dataset}.errors.csv", index=False)
