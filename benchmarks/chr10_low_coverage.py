@@ -44,17 +44,15 @@ from lowcov.study import evaluation
 from lowcov.study.original_model import DEMO_READ_FRACTIONS, train_original_model
 
 #: example settings of each variant measured for issue 16 (the baseline is the book's)
-_BEFORE = ExamplesConfig(pileup=PileupConfig(indel_drawing="lowcov"), realigner=RealignerConfig(enabled=False),
-                         allele_pairs=False)
+_BEFORE = ExamplesConfig(realigner=RealignerConfig(enabled=False))
+_DEEPVARIANT_DRAWING = PileupConfig(indel_drawing="deepvariant")
 VARIANTS: dict[str, ExamplesConfig] = {
     "baseline": _BEFORE,  # the engine before issue 16
-    "dv_indels": replace(_BEFORE, pileup=PileupConfig()),  # + DeepVariant's indel drawing
-    "realign": replace(_BEFORE, pileup=PileupConfig(), realigner=RealignerConfig()),  # + local realignment
-    "all": ExamplesConfig(),  # + allele-pair images: issue 16's engine, the default
-    # the engine's parts that leave the image's look as the book's model knows it (calling with --model book)
-    "realign_only": replace(_BEFORE, realigner=RealignerConfig()),
-    "pairs_only": replace(_BEFORE, allele_pairs=True),
-    "realign_pairs": replace(_BEFORE, realigner=RealignerConfig(), allele_pairs=True),
+    "realign_only": ExamplesConfig(),  # + local realignment: the default since issue 16
+    "pairs_only": replace(_BEFORE, allele_pairs=True),  # + allele-pair images
+    "realign_pairs": ExamplesConfig(allele_pairs=True),
+    "dv_indels": replace(_BEFORE, pileup=_DEEPVARIANT_DRAWING),  # + DeepVariant's indel drawing (needs training)
+    "all": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING, allele_pairs=True),  # every part of issue 16
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {}
@@ -236,8 +234,9 @@ def run_variant(variant: str, threads: int, model: str = "train") -> dict[str, d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", default="baseline", choices=sorted(VARIANTS))
-    parser.add_argument("--against", nargs="*", default=[], choices=sorted(VARIANTS),
-                        help="variants already run, compared paired with this one")
+    parser.add_argument("--against", nargs="*", default=[],
+                        help="variants already run (VARIANT, or book:VARIANT for one called with the book's "
+                             "model), compared paired with this one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="train", choices=["train", "book"],
                         help="train the variant's model (chapter 3's recipe) or call with the book's original model")
@@ -247,8 +246,9 @@ def main() -> None:
     results = run_variant(args.variant, args.threads, args.model)
     tune = TuneContigLayout("demo", variant=args.variant)
     this = model_name(args.variant, args.model)
-    for other in args.against:  # benchmarked again from their calls (the code that made them may have changed)
-        name = model_name(other, args.model)
+    against = [model_name(o.removeprefix("book:"), "book" if o.startswith("book:") else args.model)
+               for o in args.against]
+    for name in against:  # benchmarked again from their calls (the code that made them may have changed)
         for dataset in results:
             results[dataset][name] = evaluation.benchmark_calls(tune, tune.calls_vcf(name, dataset), name, dataset)
     blocks = bootstrap.Blocks.of_bed(evaluation.test_confident_bed(tune))
@@ -262,10 +262,10 @@ def main() -> None:
         print(f"\n== {dataset} ==")
         print(table[["Model", "Type", "Metric", "estimate", "low", "high", "change", "change_low",
                      "change_high"]].round(4).to_string(index=False))
-        for other in args.against:
-            paired = bootstrap.intervals(by_model, blocks, baseline=model_name(other, args.model))
+        for other in against:
+            paired = bootstrap.intervals(by_model, blocks, baseline=other)
             paired = paired[(paired.Model == this) & (paired.Metric == "METRIC.F1_Score")]
-            print(f"-- {args.variant} minus {other} (F1, paired):")
+            print(f"-- {this} minus {other} (F1, paired):")
             print(paired[["Type", "change", "change_low", "change_high", "direction"]].round(4).to_string(index=False))
     if not args.no_breakdown:
         for dataset in evaluation.DATASETS:

@@ -37,7 +37,7 @@ def _het_alt_sample(tmp_path, rng):
 def test_a_het_alt_site_gets_each_allele_and_the_pair_labelled_as_deepvariant_does(tmp_path, rng):
     sample = _het_alt_sample(tmp_path, rng)
     ref_base, first, second = sample["alleles"]
-    config = ExamplesConfig(mode="training", threads=1)
+    config = ExamplesConfig(mode="training", threads=1, allele_pairs=True)
     data = make_examples(sample["bam"], sample["fasta"], tmp_path / "ex", ["chr1"], config,
                          truth_vcf=sample["truth"], confident_bed=sample["bed"]).load()
     found = {str(a): int(label) for a, label in zip(data.meta["alt"], data.labels)}
@@ -46,7 +46,7 @@ def test_a_het_alt_site_gets_each_allele_and_the_pair_labelled_as_deepvariant_do
     covering = (data.images[0][5:, 110, 0] > 0).sum()
     assert support[first] + support[second] == covering == support[f"{first},{second}"] == 10
     unpaired = make_examples(sample["bam"], sample["fasta"], tmp_path / "single", ["chr1"],
-                             ExamplesConfig(mode="training", threads=1, allele_pairs=False),
+                             ExamplesConfig(mode="training", threads=1),  # the default: no pair images
                              truth_vcf=sample["truth"], confident_bed=sample["bed"]).load()
     assert sorted(unpaired.meta["alt"].tolist()) == sorted([first, second])
 

@@ -10,9 +10,9 @@ Like DeepVariant's ``make_examples``, in two modes:
 * ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
   genomic order.
 
-Multi-allelic sites get one example per alternate allele and one per pair of alternate alleles, as
-DeepVariant makes them (``allele_pairs``); a pair's image marks the reads carrying either allele, its label
-counts the genotype's alleles among the pair, and :mod:`lowcov.postprocess_variants` combines the
+Multi-allelic sites get one example per alternate allele, and with ``allele_pairs`` one per pair of
+alternate alleles as DeepVariant makes them: a pair's image marks the reads carrying either allele, its
+label counts the genotype's alleles among the pair, and :mod:`lowcov.postprocess_variants` combines the
 predictions with DeepVariant's rule. Reads are realigned around indels first (:mod:`lowcov.realigner`).
 
 Work is split into regions run on a process pool; each region reads its BAM records once
@@ -68,8 +68,9 @@ class ExamplesConfig:
     seed: int = 1
     #: examples per output shard after shuffling (training mode)
     examples_per_shard: int = 2000
-    #: also an image for each pair of alt alleles at a multi-allelic site, as DeepVariant makes them
-    allele_pairs: bool = True
+    #: also an image for each pair of alt alleles at a multi-allelic site, as DeepVariant makes them (off until
+    #: a model trained with them is measured on the tune contig: issue 16)
+    allele_pairs: bool = False
     #: make examples at each of these fractions of the reads (templates kept by name, like
     #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
     read_fractions: tuple[float, ...] = (1.0,)

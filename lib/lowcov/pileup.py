@@ -14,14 +14,17 @@ base_differs_from_ref  254 if the read's base differs from the reference, else 5
 insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
 =====================  ==========================================================
 
-Insertions and deletions are drawn as DeepVariant draws them (deepvariant/pileup_channel_lib.cc,
+Insertions and deletions: by default (``indel_drawing="lowcov"``) the base before an insertion is drawn
+with read_base 0 and otherwise as the read's base (matching the reference), and deleted bases are drawn
+with read_base 0, the lower quality of the flanking bases and base_differs_from_ref 254.
+``indel_drawing="deepvariant"`` draws them as DeepVariant does (deepvariant/pileup_channel_lib.cc,
 ``CalculateBaseLevelData``): the read's base before an insertion or a deletion (the anchor) becomes the
-indel-anchoring character ``*``: read_base 0, base_differs_from_ref 254, base_quality of the first
-inserted base (insertion) or of the anchor base itself (deletion); the deleted bases are not drawn (0 in
-every channel), and soft-clipped bases are not drawn either (DeepVariant gives a soft clip no column;
-the realigner, :mod:`lowcov.realigner`, is what turns clipped bases into aligned ones).
-``indel_drawing="lowcov"`` keeps lowcov's earlier drawing (anchor drawn as matching, deleted bases drawn
-with read_base 0 and the flanking quality) for comparison.
+indel-anchoring character ``*`` (read_base 0, base_differs_from_ref 254, base_quality of the first
+inserted base for an insertion, of the anchor base itself for a deletion) and the deleted bases get no
+pixel (0 in every channel). It needs a model trained on such images and is not the default until the
+tune contig shows that it helps (issue 16). Soft-clipped bases are never drawn, in DeepVariant either (a
+soft clip gets no column); the realigner (:mod:`lowcov.realigner`) is what turns clipped bases into
+aligned ones.
 
 The reference rows draw the reference base, quality 254, mapping quality 254, forward strand, "does not
 support", "matches" and insert size 254. The first six channels are DeepVariant's ``BASE_CHANNELS``;
@@ -61,8 +64,8 @@ class PileupConfig:
     width: int = 221
     ref_rows: int = 5
     channels: tuple[str, ...] = DEFAULT_CHANNELS
-    #: "deepvariant" (the anchor drawn as ``*``, deleted bases blank) or "lowcov" (the earlier drawing)
-    indel_drawing: str = "deepvariant"
+    #: "lowcov" or "deepvariant" (the anchor drawn as ``*``, deleted bases blank): see the module docstring
+    indel_drawing: str = "lowcov"
 
     def __post_init__(self):
         if self.indel_drawing not in INDEL_DRAWINGS:
