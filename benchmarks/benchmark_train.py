@@ -106,25 +106,29 @@ def benchmark_model(args: argparse.Namespace) -> tuple[float, float]:
     return train_rate, infer_rate
 
 
-def benchmark_end_to_end(args: argparse.Namespace) -> float:
+def write_random_examples(directory: Path, n: int, height: int, width: int, channels: int,
+                          rng: np.random.Generator, n_shards: int = 4) -> Path:
+    """An example set of random pileups and labels (for timing: nothing in it can be learned)."""
     from lowcov.shards import shard_name, write_info, write_shard
+
+    shards = []
+    for index, part in enumerate(np.array_split(np.arange(n), n_shards)):
+        images = rng.integers(0, 255, (len(part), height, width, channels), dtype=np.uint8)
+        write_shard(directory / shard_name(index, n_shards), images, rng.integers(0, 3, len(part)), {"position": part})
+        shards.append(shard_name(index, n_shards))
+    write_info(directory, {"height": height, "width": width, "channels": list(DEFAULT_CHANNELS[:channels]),
+                           "n_examples": n, "shards": shards})
+    return directory
+
+
+def benchmark_end_to_end(args: argparse.Namespace) -> float:
     from lowcov.train import apply_overrides, train
 
-    n_examples, n_shards = args.end_to_end_examples, 4
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name, n in (("train", n_examples), ("tune", args.infer_batch_size)):
-            directory = root / name
-            shards = []
-            for index, part in enumerate(np.array_split(np.arange(n), n_shards)):
-                images = rng.integers(0, 255, (len(part), args.height, args.width, args.channels), dtype=np.uint8)
-                write_shard(directory / shard_name(index, n_shards), images, rng.integers(0, 3, len(part)),
-                            {"position": part})
-                shards.append(shard_name(index, n_shards))
-            write_info(directory, {"height": args.height, "width": args.width,
-                                   "channels": list(DEFAULT_CHANNELS[:args.channels]), "n_examples": n,
-                                   "shards": shards})
+        for name, n in (("train", args.end_to_end_examples), ("tune", args.infer_batch_size)):
+            write_random_examples(root / name, n, args.height, args.width, args.channels, rng)
         config = apply_overrides(TrainConfig(), ["config.batch_size=%d" % args.train_batch_size, "config.num_epochs=1",
                                                  "config.learning_rate=0.001", "config.num_validation_examples=0",
                                                  "config.model_type=%s" % args.model])

@@ -7,7 +7,7 @@ import pytest
 
 from lowcov import InputError
 from lowcov.align import align_reads
-from lowcov.coverage import (BUCKETS, bucket_counts, contig_depth, depth_summary, write_bucket_beds)
+from lowcov.coverage import (BUCKETS, DepthConfig, bucket_counts, contig_depth, depth_summary, write_bucket_beds)
 from conftest import write_pairs
 
 
@@ -80,3 +80,29 @@ def test_unknown_contig_and_empty_region_are_clear_errors(aligned):
         depth_summary(aligned, ["chrX"])
     with pytest.raises(InputError, match="empty region"):
         contig_depth(aligned, "chr1", start=500, end=500)
+
+
+def test_pieces_summarised_apart_give_the_whole_contigs_summary(aligned):
+    from lowcov.coverage import DepthConfig, _combine_pieces, _piece_summary, bin_means, depth_histogram
+
+    config = DepthConfig(bin_size=2000)
+    # pieces start at multiples of the window, as depth_summary cuts them; the last window is partial
+    pieces = [("chr1", 0, 6000), ("chr1", 6000, 14000), ("chr1", 14000, 20000), ("chr2", 0, 9500)]
+    summaries = [_piece_summary((str(aligned), c, s, e, config, 1)) for c, s, e in pieces]
+    histogram, bins = _combine_pieces(pieces, summaries, config.bin_size)
+    for contig, length in (("chr1", 20000), ("chr2", 9500)):
+        depth = contig_depth(aligned, contig, config, 0, length)
+        hist = depth_histogram(depth)
+        rows = histogram[histogram.contig == contig]
+        assert rows.depth.tolist() == np.flatnonzero(hist).tolist()
+        assert rows.bases.tolist() == hist[hist > 0].tolist()
+        assert np.array_equal(bins[bins.contig == contig].mean_depth.to_numpy(), bin_means(depth, config.bin_size))
+    assert bins[bins.contig == "chr1"].start.tolist() == list(range(0, 20000, 2000))
+
+
+def test_summary_is_the_same_in_process_and_on_workers(tmp_path, aligned):
+    one = depth_summary(aligned, config=DepthConfig(threads=1, bin_size=1000), out_prefix=tmp_path / "one")
+    two = depth_summary(aligned, config=DepthConfig(threads=2, bin_size=1000), out_prefix=tmp_path / "two")
+    assert one.covered_bases() == two.covered_bases() > 0
+    for table in ("histogram", "bins"):
+        assert (tmp_path / f"one.{table}.tsv").read_bytes() == (tmp_path / f"two.{table}.tsv").read_bytes()

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import copy
+import json
+import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ import torch
 from lowcov import InputError
 from lowcov.dvmodel import (DeepVariantInceptionV3, checkpoint_arrays, checkpoint_variables, keras_layer_order,
                             load_checkpoint, save_checkpoint, with_channels)
+from lowcov.model import DEFAULT_CHANNELS
 
 TOLERANCE = 1e-4
 
@@ -225,3 +229,159 @@ def test_other_channel_counts_and_networks(keras, tmp_path):
     extra = tf.train.Checkpoint(**layers).write(str(tmp_path / "extra"))
     with pytest.raises(InputError, match=r"extra\.index: unexpected variable layer_with_weights-189/kernel"):
         load_checkpoint(extra)
+
+
+# --------------------------------------------------------------------------------------------------
+# the native trainer and batch-norm surgery on DeepVariant checkpoints (lowcov.model, lowcov.batchnorm)
+
+
+DEEPVARIANT_INFO = {"version": "1.8.0", "shape": [100, 221, 7], "channels": [1, 2, 3, 4, 5, 6, 19]}
+
+
+@pytest.fixture
+def model_dir_checkpoint(keras_checkpoint, tmp_path):
+    """The Keras checkpoint laid out as DeepVariant publishes its models: ``deepvariant.wgs.ckpt.index`` +
+    ``.data-00000-of-00001`` with ``example_info.json`` in the same directory."""
+    saved = Path(keras_checkpoint[1])
+    directory = tmp_path / "wgs"
+    directory.mkdir()
+    for part in saved.parent.glob(saved.name + ".*"):
+        shutil.copyfile(part, directory / ("deepvariant.wgs.ckpt" + part.name[len(saved.name):]))
+    (directory / "example_info.json").write_text(json.dumps(DEEPVARIANT_INFO))
+    return directory / "deepvariant.wgs.ckpt"
+
+
+def tensorflow_variables(prefix) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: reader.get_tensor(name) for name, _, _ in checkpoint_variables(7)}
+
+
+def write_random_example_set(directory: Path, n: int, seed: int):
+    """Labelled examples of random pixels: the images the Keras checkpoint's batch norm was calibrated on
+    (on pileups it never saw, a random network's frozen statistics let activations overflow)."""
+    from lowcov.shards import ExampleSet, shard_name, write_info, write_shard
+
+    directory.mkdir(parents=True)
+    labels = np.random.default_rng(seed).integers(0, 3, n).astype(np.int8)
+    write_shard(directory / shard_name(0, 1), images(n, seed=seed), labels,
+                {"contig": np.array(["chr1"] * n), "position": np.arange(1, n + 1)})
+    write_info(directory, {"height": 100, "width": 221, "channels": list(DEFAULT_CHANNELS), "n_examples": n,
+                           "shards": [shard_name(0, 1)]})
+    return ExampleSet.open(directory)
+
+
+def test_native_trainer_fine_tunes_deepvariant_checkpoint_and_writes_it_back(keras, model_dir_checkpoint, tmp_path):
+    from test_train import fast_config
+
+    from lowcov.model import load_checkpoint as load_lowcov_checkpoint
+    from lowcov.train import train
+
+    tf, tf_keras = keras
+    train_set = write_random_example_set(tmp_path / "train", 8, seed=11)
+    tune_set = write_random_example_set(tmp_path / "tune", 4, seed=12)
+    original = tensorflow_variables(model_dir_checkpoint)
+    results = {}
+    for frozen in (True, False):
+        # a small rate: without batch statistics, gradients through a random InceptionV3 are large
+        config = fast_config(model_type="inception_v3", init_checkpoint=str(model_dir_checkpoint), batch_size=4,
+                             num_epochs=1, learning_rate=1e-6, freeze_batch_norm=frozen,
+                             write_deepvariant_checkpoint=True)
+        results[frozen] = train(train_set, tune_set, config, tmp_path / f"frozen_{frozen}", device="cpu",
+                                progress=False)
+    result = results[True]
+    assert result.steps == 2 and result.init["checkpoint"] == str(model_dir_checkpoint)
+    assert result.init["copied_channels"] == list(DEFAULT_CHANNELS)
+    prefix = result.deepvariant_checkpoint
+    assert prefix == tmp_path / "frozen_True" / "deepvariant" / "best.ckpt"
+    assert json.loads((prefix.parent / "example_info.json").read_text()) == DEEPVARIANT_INFO
+
+    written = tensorflow_variables(prefix)
+    statistics = [n for n in written if "/moving_" in n]
+    learnt = [n for n in written if "/moving_" not in n]
+    assert len(statistics) == 2 * 94
+    # frozen batch norm: DeepVariant's statistics unchanged, to the bit; the weights trained
+    assert all(np.array_equal(written[n], original[n]) for n in statistics)
+    assert sum(not np.array_equal(written[n], original[n]) for n in learnt) > len(learnt) // 2
+    # not frozen: the statistics moved towards the training pileups
+    moved = tensorflow_variables(results[False].deepvariant_checkpoint)
+    assert sum(not np.array_equal(moved[n], original[n]) for n in statistics) > len(statistics) // 2
+
+    # DeepVariant's Keras model restores the written checkpoint and computes the fine-tuned torch model's
+    # probabilities
+    batch = images(4, seed=7)
+    fine_tuned = load_lowcov_checkpoint(result.best_checkpoint).model
+    with torch.no_grad():
+        expected = torch.softmax(fine_tuned(torch.from_numpy(batch)), dim=1).numpy()
+    restored = build_deepvariant_keras(tf_keras)
+    tf.train.Checkpoint(restored).read(str(prefix)).assert_existing_objects_matched()
+    delta = np.abs(keras_probabilities(restored, batch) - expected).max()
+    print(f"max |p_keras - p_torch| after native fine-tuning: {delta:.2e}")
+    assert delta <= TOLERANCE
+
+    # a re-run reuses the completed run and leaves the DeepVariant checkpoint as written
+    stamp = Path(str(prefix) + ".index").stat().st_mtime_ns
+    again = train(train_set, tune_set, config, tmp_path / "frozen_False", device="cpu", progress=False)
+    assert again.reused and again.deepvariant_checkpoint == results[False].deepvariant_checkpoint
+    assert Path(str(prefix) + ".index").stat().st_mtime_ns == stamp
+
+
+def test_batch_norm_statistics_swap_on_deepvariant_checkpoints(keras, model_dir_checkpoint, tmp_path):
+    from lowcov.batchnorm import checkpoint_drift, weights_digest, with_batch_norm_statistics
+    from lowcov.model import read_checkpoint_payload
+
+    original = model_dir_checkpoint
+    # a "fine-tuned" model: every weight and statistic moved
+    module = load_checkpoint(original)
+    torch.manual_seed(8)
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + [bn.running_mean for bn in module.bns]:
+            tensor.add_(0.01 * torch.randn_like(tensor))
+        for bn in module.bns:
+            bn.running_var.mul_(1.1)
+    tuned = save_checkpoint(module, tmp_path / "v1" / "checkpoint-100", example_info=DEEPVARIANT_INFO)
+
+    swapped = with_batch_norm_statistics(tuned, original, tmp_path / "v1_original_bn" / "ckpt")
+    assert json.loads((swapped.parent / "example_info.json").read_text()) == DEEPVARIANT_INFO
+    out, donor, source = (tensorflow_variables(p) for p in (swapped, original, tuned))
+    for name, value in out.items():
+        expected = donor[name] if "/moving_" in name else source[name]
+        assert np.array_equal(value, expected), name
+    assert sum(not np.array_equal(out[n], donor[n]) for n in out if "/moving_" not in n) > 0
+
+    drift = checkpoint_drift(swapped, original)
+    assert drift["batch_norm_statistics_max_abs"] == 0.0 and drift["weights_relative"] > 0
+    assert weights_digest(swapped) != weights_digest(tuned)
+    # the two formats mix: a lowcov .pt of the same network with a DeepVariant donor
+    as_pt = with_batch_norm_statistics(tuned, original, tmp_path / "swapped.pt")
+    assert read_checkpoint_payload(as_pt)["architecture"] == "inception_v3"
+    assert weights_digest(as_pt) == weights_digest(swapped)
+
+
+def test_deepvariant_checkpoint_init_refuses_other_channels_and_networks(keras, model_dir_checkpoint, tmp_path):
+    from lowcov.model import BASE_CHANNELS, build_model, initialise_from_checkpoint
+
+    tf, tf_keras = keras
+    six = build_model("inception_v3", 100, 221, BASE_CHANNELS, 0.2)
+    with pytest.raises(InputError, match=r"deepvariant\.wgs\.ckpt reads 7 channels .*training examples have 6"
+                                          r".*copy_overlapping_channels"):
+        initialise_from_checkpoint(six, model_dir_checkpoint)
+    untouched = six.network.convs[0].weight.detach().clone()
+    report = initialise_from_checkpoint(six, model_dir_checkpoint, copy_overlapping_channels=True)
+    assert report.copied_channels == list(BASE_CHANNELS) and report.dropped_channels == ["insert_size"]
+    kernel = tensorflow_variables(model_dir_checkpoint)["layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert torch.equal(six.network.convs[0].weight, torch.from_numpy(kernel[:, :, :6]).permute(3, 2, 0, 1))
+    assert not torch.equal(six.network.convs[0].weight, untouched)
+
+    # the examples' geometry against the example_info.json beside the checkpoint
+    with pytest.raises(InputError, match=r"100x221x7 .*but the training examples are 100x200x7"):
+        initialise_from_checkpoint(build_model("inception_v3", 100, 200, DEFAULT_CHANNELS, 0.2), model_dir_checkpoint)
+    with pytest.raises(InputError, match=r"'inception_v3' model but the training config asks for 'compact'"):
+        initialise_from_checkpoint(build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2), model_dir_checkpoint)
+    # another network's checkpoint: the first variable that does not fit is named
+    other = tf_keras.Sequential([tf_keras.Input((100, 221, 7)), tf_keras.layers.Conv2D(32, 3, strides=2),
+                                 tf_keras.layers.GlobalAveragePooling2D(), tf_keras.layers.Dense(3)])
+    prefix = tf.train.Checkpoint(other).write(str(tmp_path / "other" / "ckpt"))
+    with pytest.raises(InputError, match=r"ckpt\.index: variable layer_with_weights-1/beta/\S+ is missing"):
+        initialise_from_checkpoint(build_model("inception_v3", 100, 221, DEFAULT_CHANNELS, 0.2), prefix)

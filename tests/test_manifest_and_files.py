@@ -7,7 +7,7 @@ import pytest
 from lowcov import InputError
 from lowcov.checks import (check_contigs_match, require_bam, require_fasta, require_gzip_complete, require_vcf)
 from lowcov.fileio import atomic_output
-from lowcov.manifest import is_current, run_stage
+from lowcov.manifest import code_digest, is_current, run_stage
 
 
 def test_atomic_output_leaves_nothing_on_error_and_keeps_old_file(tmp_path):
@@ -52,6 +52,54 @@ def test_stage_is_skipped_when_inputs_and_params_are_unchanged(tmp_path):
     record = json.loads((tmp_path / "upper.manifest.json").read_text())
     assert record["params"] == {"k": 2} and record["extra"] == {"n": 1}
     assert record["inputs"][0]["sha256"]
+
+
+def write_package(root, files: dict[str, str]):
+    package = root / "toypkg"
+    package.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (package / name).write_text(text)
+    code_digest.cache_clear()
+    return package
+
+
+def test_code_digest_follows_imports_and_ignores_unrelated_modules(tmp_path):
+    package = write_package(tmp_path, {
+        "__init__.py": "", "stage.py": "from .labels import rule\n\ndef work():\n    from . import deep\n",
+        "labels.py": "def rule(x):\n    return x > 1\n", "deep.py": "X = 1\n", "prose.py": "TEXT = 'a'\n"})
+
+    def digest():
+        code_digest.cache_clear()
+        return code_digest("toypkg.stage", package, "toypkg")
+
+    first = digest()
+    (package / "prose.py").write_text("TEXT = 'b'\n")  # not imported by the stage
+    assert digest() == first
+    (package / "labels.py").write_text("def rule(x):\n    return x > 2\n")  # a changed label rule
+    second = digest()
+    assert second != first
+    (package / "deep.py").write_text("X = 2\n")  # imported inside a function
+    assert digest() not in (first, second)
+    assert code_digest("os") is None  # not lowcov's
+
+
+def test_a_stage_reruns_when_the_code_that_made_it_changes(tmp_path):
+    out = tmp_path / "out.txt"
+    calls = []
+
+    def work():
+        calls.append(1)
+        out.write_text("x")
+
+    run_stage(tmp_path, "s", [], {}, [out], work, code="digest-1")
+    run_stage(tmp_path, "s", [], {}, [out], work, code="digest-1")
+    assert len(calls) == 1
+    run_stage(tmp_path, "s", [], {}, [out], work, code="digest-2")
+    assert len(calls) == 2
+    assert json.loads((tmp_path / "s.manifest.json").read_text())["code"] == "digest-2"
+    # by default the code is that of the module defining the work: lowcov's own stages carry a digest
+    from lowcov.test_set import prepare_test_set  # noqa: F401
+    assert code_digest("lowcov.test_set") and code_digest("lowcov.test_set") != code_digest("lowcov.demo")
 
 
 def test_missing_fasta_index_is_built_and_truncated_bam_is_named(tmp_path, small_genome):

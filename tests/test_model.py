@@ -206,3 +206,46 @@ def test_candidate_reads_sees_each_read_alone_in_a_window_around_the_candidate()
     y = torch.from_numpy(outside).float().sub(128).div(128).permute(0, 3, 1, 2)
     with torch.no_grad():
         torch.testing.assert_close(narrow.reads(y), narrow.reads(x))
+
+
+def test_inception_v3_is_deepvariants_network_in_lowcovs_shell(tmp_path):
+    from lowcov.dvmodel import DeepVariantInceptionV3, is_checkpoint_prefix
+
+    torch.manual_seed(5)
+    model = build_model("inception_v3", 100, 221, DEFAULT_CHANNELS, dropout=0.2).eval()
+    assert isinstance(model.network, DeepVariantInceptionV3) and model.network.dropout.p == 0.2
+    assert model.input_conv_weight_names() == ["network.convs.0.weight"]
+    batch = torch.from_numpy(random_images(2, 100, 221))
+    with torch.no_grad():
+        logits = model(batch)
+        assert torch.equal(logits, model.network.logits(batch))  # DeepVariant's scaling, inside the network
+    with pytest.raises(ValueError, match=r"expected images \[N, 100, 221, 7\]"):
+        model(torch.from_numpy(random_images(1, 100, 200)))
+    with pytest.raises(InputError, match="at least 75x75"):
+        build_model("inception_v3", 60, 221, DEFAULT_CHANNELS, 0.2)
+    # lowcov's .pt format holds it like any other architecture
+    path = save_checkpoint(tmp_path / "dv.pt", model)
+    loaded = load_checkpoint(path)
+    assert loaded.architecture == "inception_v3" and not is_checkpoint_prefix(path)
+    np.testing.assert_array_equal(predict(loaded.model, batch.numpy()), predict(model, batch.numpy()))
+    # a TensorFlow checkpoint is told apart by its .index file, before TensorFlow is needed
+    (tmp_path / "wgs.ckpt.index").write_bytes(b"")
+    assert is_checkpoint_prefix(tmp_path / "wgs.ckpt") and is_checkpoint_prefix(tmp_path / "wgs.ckpt.index")
+    assert is_checkpoint_prefix(tmp_path / "x.data-00000-of-00001") and not is_checkpoint_prefix(tmp_path / "x.pt")
+
+
+def test_inception_v3_init_across_channel_lists_only_when_asked(tmp_path):
+    torch.manual_seed(6)
+    source = build_model("inception_v3", 100, 221, BASE_CHANNELS, 0.2)
+    path = save_checkpoint(tmp_path / "six.pt", source)
+    target = build_model("inception_v3", 100, 221, DEFAULT_CHANNELS, 0.2)
+    with pytest.raises(InputError, match=r"six\.pt reads 6 channels .* have 7: .*copy_overlapping_channels=true"):
+        initialise_from_checkpoint(target, path)
+    report = initialise_from_checkpoint(target, path, copy_overlapping_channels=True)
+    assert report.copied_channels == list(BASE_CHANNELS) and report.new_channels == ["insert_size"]
+    torch.testing.assert_close(target.network.convs[0].weight[:, :6], source.network.convs[0].weight)
+    torch.testing.assert_close(target.network.bns[40].running_var, source.network.bns[40].running_var)
+    # the native architectures keep copying by name unasked
+    six_compact = save_checkpoint(tmp_path / "c6.pt", build_model("compact", 100, 221, BASE_CHANNELS, 0.2))
+    report = initialise_from_checkpoint(build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2), six_compact)
+    assert report.new_channels == ["insert_size"]

@@ -875,3 +875,47 @@ def test_sweep_text_says_where_a_model_crosses_the_original():
     assert "V2's INDEL F1 is lower at 3x, 15x and never crosses the original's" in text
     assert "DNA's SNP F1 shows no detectable change at any depth" in text
     assert "DNA's INDEL F1 is higher at 3x and never crosses" in text
+
+
+def test_rehearsal_notice_only_where_the_standin_wrote(tmp_path):
+    from lowcov.report.deepvariant import STANDIN_MARKER, rehearsal_text, standin_outputs
+
+    real, rehearsed = tmp_path / "real", tmp_path / "rehearsed"
+    for folder in (real, rehearsed):
+        folder.mkdir()
+        (folder / "calls.vcf.gz").write_bytes(b"")
+    assert rehearsal_text([real / "calls.vcf.gz", real]) == ""
+    (rehearsed / STANDIN_MARKER).write_text("stand-in\n")
+    assert standin_outputs([real / "calls.vcf.gz", rehearsed / "calls.vcf.gz", rehearsed]) == [rehearsed]
+    text = rehearsal_text([real / "calls.vcf.gz", rehearsed / "calls.vcf.gz"])
+    assert text.startswith("**Rehearsal, not DeepVariant.**") and str(rehearsed) in text
+    assert "placeholders" in text
+
+
+def test_deepvariant_sentences_follow_the_results():
+    import pandas as pd
+
+    from lowcov.report.deepvariant import fine_tune_text, pseudo_truth_text, training_data_text
+
+    facts = {"contigs": ["1", "2", "10"], "confident_bases": 1234, "rna_min_depth_bases": 2000,
+             "filter": {"records": 70, "kept": 50, "not_pass": 20, "ref_genotype": 0, "low_gq": 0, "low_depth": 0}}
+    other_build = pseudo_truth_text(facts, 3)
+    assert "70 calls" in other_build and "50 of them" in other_build and "without the DNA confident" in other_build
+    assert "inside the DNA confident regions" in pseudo_truth_text({**facts, "dna_confident_intersected": True}, 3)
+    balance = pd.DataFrame({"examples": [40, 7]}, index=["training_set", "validation_set"])
+    assert "40 training examples and 7 validation examples (`10`)" in training_data_text(balance, "10")
+    summary = pd.DataFrame({"checkpoints saved": [10], "selected checkpoint": ["checkpoint-5-0.92969-1"],
+                            "selected step": [5], "selected tune metric": [0.92969]}, index=["V1"])
+    assert "V1 saved 10 checkpoints and deploys `checkpoint-5-0.92969-1` (step 5" in fine_tune_text(summary)
+
+
+def test_pseudo_truth_quality_of_a_type_without_variants():
+    """A tiny genome's RNA confident regions may hold no indel: nothing is counted and no fraction is made up."""
+    quality = result()
+    quality.summary["QUERY.TOTAL.het_hom_ratio"] = 3.0
+    quality.summary["TRUTH.TOTAL.het_hom_ratio"] = 1.5
+    quality.summary = quality.summary[quality.summary.Type != "INDEL"]
+    values = report.pseudo_truth_quality(quality)
+    assert values["pseudo_indel_total"] == 0 and values["pseudo_indel_gt"] == 0
+    assert math.isnan(values["pseudo_indel_recall"]) and math.isnan(values["truth_indel_het_hom"])
+    assert values["pseudo_snp_total"] == 100 and values["pseudo_snp_het_hom"] == 3.0

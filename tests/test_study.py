@@ -299,3 +299,104 @@ def test_sweep_datasets_are_named_by_their_fraction_and_made_from_the_full_bam(t
     assert 0.1 * total < kept < 0.3 * total
     with pytest.raises(FileNotFoundError, match="01_data_acquisition"):
         evaluation.test_bam(layout, "downsampled")
+
+
+def test_rna_confident_regions_without_dna_regions_are_rna_depth_alone(tmp_path, small_genome):
+    """RNA on another build than the DNA truth: the DNA regions' coordinates do not carry over, so the
+    deepvariant chapters pass none and every base with RNA depth >= 3 is confident."""
+    fasta, genome = small_genome
+    bam = write_bam(tmp_path / "rna.bam", genome, [("chr2", 1000, "100M")] * 2 + [("chr2", 1050, "150M")])
+    out = tmp_path / "rna.bed"
+    counts = pseudo_truth.rna_confident_regions(bam, None, ["chr2"], out, min_depth=3)
+    assert bed_lines(out) == [("chr2", 1050, 1100)]
+    assert counts == {"rna_min_depth_bases": 50, "confident_bases": 50}
+
+
+def test_cells_of_the_other_engine_are_skipped_and_hidden(tmp_path, monkeypatch):
+    import json
+
+    from lowcov.study import engine_cells
+
+    native = ["# engine: native\n", "x = 1\n"]
+    shared = ["x = 2\n"]
+    on_deepvariant = engine_cells.skip_other_engine("deepvariant")
+    assert on_deepvariant(native) == ["pass\n"] and on_deepvariant(shared) == shared
+    assert engine_cells.skip_other_engine("native")(native) == native  # the chosen engine's cells run as written
+    assert engine_cells.cell_engine(["\n", "# engine: deepvariant\n", "y = 1\n"]) == "deepvariant"
+    assert engine_cells.cell_engine(["y = 1  # engine: native\n"]) is None  # only a leading marker line counts
+    assert engine_cells.chapter_engine(None, Layout("seed", root=tmp_path)) == "deepvariant"
+    assert engine_cells.chapter_engine("native", Layout("seed", root=tmp_path)) == "native"
+    with pytest.raises(ValueError, match="engine must be one of"):
+        engine_cells.chapter_engine("gatk", Layout("demo", root=tmp_path))
+
+    executed = tmp_path / "03.ipynb"
+    cells = [{"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": "".join(native), "outputs": []},
+             {"cell_type": "code", "metadata": {}, "source": ["# engine: deepvariant\n", "dv = 1"], "outputs": []},
+             {"cell_type": "markdown", "metadata": {"tags": ["engine-native"]}, "source": "Training ran..."},
+             {"cell_type": "markdown", "metadata": {}, "source": "## Quick tests"}]
+    executed.write_text(json.dumps({"cells": cells, "metadata": {"papermill": {"parameters": {"profile": "seed"}}}}))
+    assert engine_cells.hide_other_engine_cells(executed) == 2
+    tags = [c["metadata"].get("tags", []) for c in json.loads(executed.read_text())["cells"]]
+    assert ["remove-cell" in t for t in tags] == [True, False, True, False]
+    assert engine_cells.hide_other_engine_cells(executed) == 0  # already hidden
+
+
+def test_every_engine_chapter_declares_the_engine_and_marks_its_cells():
+    """Chapters 3-7: an ``engine`` parameter; the setup cell chooses the cells before any marked cell runs;
+    each deepvariant cell's prose comes from the library (no glue: the native chapters' glue names stay theirs)."""
+    import json
+
+    from lowcov.layout import REPO_ROOT
+    from lowcov.study.engine_cells import cell_engine
+
+    for number in ("03", "04", "05", "06", "07"):
+        path = next((REPO_ROOT / "notebooks").glob(f"{number}_*.ipynb"))
+        cells = json.loads(path.read_text())["cells"]
+        parameters = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+        assert "engine = None" in "".join(parameters["source"]), path.name
+        code = [c for c in cells if c["cell_type"] == "code"]
+        owners = [cell_engine("".join(c["source"]).splitlines(keepends=True)) for c in code]
+        setup = next(i for i, c in enumerate(code) if "engine_cells.run_cells_of(engine)" in "".join(c["source"]))
+        assert all(owner is None for owner in owners[:setup + 1]), path.name
+        assert "deepvariant" in owners and "native" in owners, path.name
+        for cell, owner in zip(code, owners):
+            if owner == "deepvariant":
+                assert "glue(" not in "".join(cell["source"]), path.name
+
+
+def test_fake_seed_profile_has_two_builds(tmp_path):
+    """The rehearsal's data: DNA on hg19-like names, RNA aligned to a renamed copy with GRCh38-like names."""
+    from lowcov.checks import bam_contigs, fasta_contigs
+    from lowcov.demo import FAKE_SEED_CONTIGS, write_fake_seed
+    from lowcov.profile import load_profile
+
+    profile = load_profile(write_fake_seed(tmp_path, seed=5, parameters={"dv_shards": 2}))
+    assert (profile.engine, profile.source, profile.parameters) == ("deepvariant", "files", {"dv_shards": 2})
+    dna, rna = profile.input_path("dna_reference"), profile.input_path("rna_reference")
+    assert list(fasta_contigs(dna)) == list(FAKE_SEED_CONTIGS)
+    assert list(fasta_contigs(rna)) == [name.removeprefix("chr") for name in FAKE_SEED_CONTIGS]
+    with pysam.FastaFile(str(dna)) as hg19_like, pysam.FastaFile(str(rna)) as grch38_like:
+        assert hg19_like.fetch("chr10") == grch38_like.fetch("10")
+    rna_bam = profile.input_path("rna_bam")
+    assert list(bam_contigs(rna_bam)) == list(fasta_contigs(rna))
+    with pysam.AlignmentFile(str(rna_bam)) as bam:
+        assert bam.mapped > 100
+    assert (profile.rna.test, profile.rna.tune) == ("1", "10")
+
+
+def test_fine_tuning_without_the_published_model_says_where_to_get_it(tmp_path):
+    from lowcov.engines.deepvariant import DeepVariantEngine
+    from lowcov.engines.runtime import ContainerRuntime
+    from lowcov.study import deepvariant
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    (downloads / "dv_config.py").write_text("# config\n")
+    engine = DeepVariantEngine(runtime=ContainerRuntime("docker"), dv_config=downloads / "dv_config.py",
+                               init_checkpoint=downloads / "deepvariant.wgs.ckpt")
+    with pytest.raises(InputError, match=r"deepvariant\.wgs\.ckpt\.index, .* is missing: the seed profile downloads"):
+        deepvariant.require_published_model(engine)
+    for suffix in (".index", ".data-00000-of-00001"):
+        (downloads / f"deepvariant.wgs.ckpt{suffix}").write_bytes(b"x")
+    (downloads / "example_info.json").write_text("{}")
+    deepvariant.require_published_model(engine)

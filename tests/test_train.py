@@ -402,6 +402,18 @@ def test_a_run_recorded_under_the_old_checkpoint_rule_is_trained_again(trained, 
     assert not again.reused and again.steps == first.steps
 
 
+def test_a_run_made_by_other_training_code_is_trained_again(sets, tmp_path, monkeypatch):
+    config = fast_config(num_epochs=1, max_steps=0)
+    first = train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False)
+    assert train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False).reused
+    import lowcov.train.loop as loop
+
+    monkeypatch.setattr(loop, "code_digest", lambda module: "the trainer after an edit")
+    again = train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False,
+                  restart_on_change=True)
+    assert not again.reused and again.steps == first.steps
+
+
 def test_changed_config_in_used_experiment_dir_is_refused_unless_forced(sets, tmp_path):
     config = fast_config(num_epochs=1, max_steps=3)
     train(sets["train"], sets["tune"], config, tmp_path / "run", device="cpu", progress=False)
@@ -550,3 +562,23 @@ def test_statistics_of_another_network_are_refused_naming_both_files(trained, tm
     with pytest.raises(InputError, match=r"other\.pt.*differ in their tensors|differ in their tensors.*other\.pt"):
         with_batch_norm_statistics(trained.best_checkpoint, other, tmp_path / "never.pt")
     assert not (tmp_path / "never.pt").exists()
+
+
+def test_deepvariant_keys_parse_and_are_checked(sets, tmp_path):
+    """DeepVariant's network is chosen as DeepVariant's config names it; the DeepVariant-format copy of the
+    selected checkpoint exists only for that network, and asking for it does not make a run another run."""
+    from lowcov.train import EXECUTION_KEYS, validate_config
+
+    config = apply_overrides(TrainConfig(), ["config.model_type='inception_v3'",
+                                             "config.copy_overlapping_channels=true",
+                                             "config.write_deepvariant_checkpoint=true"])
+    assert (config.model_type, config.copy_overlapping_channels, config.write_deepvariant_checkpoint) == (
+        "inception_v3", True, True)
+    validate_config(config)
+    assert "write_deepvariant_checkpoint" in EXECUTION_KEYS and "copy_overlapping_channels" not in EXECUTION_KEYS
+    with pytest.raises(InputError, match="write_deepvariant_checkpoint needs model_type='inception_v3'"):
+        train(sets["train"], sets["tune"], fast_config(write_deepvariant_checkpoint=True), tmp_path / "bad",
+              device="cpu", progress=False)
+    with pytest.raises(InputError, match="at least 75x75"):  # the test sets' 20 x 31 pileups
+        train(sets["train"], sets["tune"], fast_config(model_type="inception_v3"), tmp_path / "small",
+              device="cpu", progress=False)

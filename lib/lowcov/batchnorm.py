@@ -1,7 +1,10 @@
 """Batch-norm statistics of checkpoints: which tensors they are, how far fine-tuning moved them, and a
 checkpoint with another's statistics put back (the controls of chapters 6 and 7).
 
-Reads lowcov checkpoints (``.pt``, :mod:`lowcov.model`); writes a checkpoint.
+Every function reads lowcov checkpoints (``.pt``, :mod:`lowcov.model`) and DeepVariant's TensorFlow
+checkpoints (a prefix with ``prefix.index`` + ``prefix.data-*``, read as the ``inception_v3`` architecture
+through :func:`lowcov.model.read_checkpoint_payload`; TensorFlow from the ``deepvariant`` extra), in any
+pairing of the same network; :func:`with_batch_norm_statistics` writes either format.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from torch import nn
 
 from . import InputError
 from .fileio import atomic_output
-from .model import read_checkpoint_payload
+from .model import DEEPVARIANT_ARCHITECTURE, build_model, export_deepvariant_checkpoint, read_checkpoint_payload
 
 #: state-dict entries that batch norm accumulates from the data it sees (not learnt by gradients)
 BATCH_NORM_STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
@@ -87,19 +90,31 @@ def weights_digest(checkpoint: str | os.PathLike) -> str:
 
 
 def with_batch_norm_statistics(checkpoint: str | os.PathLike, donor: str | os.PathLike,
-                               out_path: str | os.PathLike) -> Path:
+                               out_path: str | os.PathLike, deepvariant_format: bool | None = None) -> Path:
     """Write ``checkpoint`` with the batch-norm running statistics of ``donor`` and every learnt weight
     its own, to ``out_path`` (atomically). Both must be the same network.
 
     Separates the two things training changes: the weights (gradients) and the statistics batch norm
     accumulates from the examples it is shown.
+
+    ``deepvariant_format``: write a DeepVariant checkpoint with prefix ``out_path`` (and
+    ``example_info.json`` beside it, :func:`lowcov.model.export_deepvariant_checkpoint`) instead of a
+    lowcov ``.pt``; None decides by the name: a ``.pt`` file, else DeepVariant's format (``inception_v3`` only).
     """
     mine, theirs = _paired_states(checkpoint, donor)
     state = {name: (theirs["state_dict"][name] if is_batch_norm_statistic(name) else tensor).clone()
              for name, tensor in mine["state_dict"].items()}
+    out_path = Path(out_path)
+    if deepvariant_format if deepvariant_format is not None else out_path.suffix != ".pt":
+        if mine["architecture"] != DEEPVARIANT_ARCHITECTURE:
+            raise InputError(f"{out_path}: a DeepVariant checkpoint holds DeepVariant's network, but {checkpoint} "
+                             f"is a {mine['architecture']!r} model; name a .pt output for lowcov's format")
+        model = build_model(mine["architecture"], mine["height"], mine["width"], mine["channels"],
+                            mine.get("dropout", 0.0))
+        model.load_state_dict(state)
+        return export_deepvariant_checkpoint(model, out_path)
     payload = {**mine, "state_dict": state,
                "extra": {**dict(mine.get("extra") or {}), "batch_norm_statistics_from": str(donor)}}
-    out_path = Path(out_path)
     with atomic_output(out_path) as tmp:
         torch.save(payload, tmp)
     return out_path

@@ -7,15 +7,14 @@ are skipped; deletions and reference skips are not counted; overlapping mates co
 each read's aligned blocks with a difference array instead of a pileup, so its cost grows with the
 number of reads, not with read length x depth: long RNA reads and deep genes stay cheap. BAM with a
 ``.bai`` index is read by :mod:`lowcov.bamraw` (compiled record loop, ISA-L inflate; about twice as fast
-as ``samtools depth``, ``benchmarks/benchmark_coverage.py``); other inputs go through pysam. Long
-contigs are cut into pieces processed in parallel.
+as ``samtools depth``, ``benchmarks/benchmark_coverage.py``); other inputs go through pysam. Contigs, and
+pieces of long contigs read through pysam, run as shards of :mod:`lowcov.executor`, each returning its
+histogram and window means (pieces start at multiples of the window), so only small arrays travel.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,10 +23,9 @@ import numba
 import numpy as np
 import pandas as pd
 import pysam
-from tqdm import tqdm
-
 from . import InputError, bamraw
 from .checks import bam_contigs, require_bam
+from .executor import chosen_scheduler, run_shards
 from .fileio import atomic_output
 from .intervals import true_runs
 from .reads import EXCLUDED_FLAGS
@@ -51,9 +49,10 @@ class DepthConfig:
     exclude_flags: int = SAMTOOLS_DEPTH_EXCLUDE
     #: depth along the contig is averaged over windows of this size for plots
     bin_size: int = 10_000
+    #: local worker processes (lowcov.executor); in one process, threads that decompress the BAM
     threads: int = 2
     #: inputs read through pysam with fewer reference bases than this are done in one process
-    #: (threads then decompress the BAM): starting worker processes costs more than they save
+    #: (threads then decompress the BAM): handing pieces to workers costs more than it saves
     pool_min_bases: int = 1_000_000
 
 
@@ -141,17 +140,39 @@ def bin_means(depth: np.ndarray, bin_size: int) -> np.ndarray:
     return means
 
 
-def _region_depth(args) -> tuple[str, int, np.ndarray]:
-    bam_path, contig, start, end, config = args
-    return contig, start, contig_depth(bam_path, contig, config, start, end)
+def _piece_summary(task) -> tuple[np.ndarray, np.ndarray]:
+    """Task: the depth histogram and window means of one piece of a contig."""
+    bam_path, contig, start, end, config, decompression_threads = task
+    depth = contig_depth(bam_path, contig, config, start, end, decompression_threads)
+    return depth_histogram(depth), bin_means(depth, config.bin_size)
 
 
-def _regions(lengths: dict[str, int], contigs: list[str], workers: int) -> list[tuple[str, int, int]]:
+def _regions(lengths: dict[str, int], contigs: list[str], workers: int, bin_size: int) -> list[tuple[str, int, int]]:
     """Contigs cut into about ``2 * workers`` pieces in all (at most 20 Mb each), so one long contig
-    still keeps every worker busy; each piece's depth is exact because blocks are clipped to it."""
+    still keeps every worker busy; each piece's depth is exact because blocks are clipped to it, and
+    pieces start at multiples of ``bin_size`` so that their window means are the contig's."""
     total = sum(lengths[c] for c in contigs)
     size = max(250_000, min(20_000_000, -(-total // max(1, 2 * workers))))
+    size = -(-size // bin_size) * bin_size
     return [(c, s, min(s + size, lengths[c])) for c in contigs for s in range(0, lengths[c], size)]
+
+
+def _combine_pieces(pieces: list[tuple[str, int, int]], summaries: list[tuple[np.ndarray, np.ndarray]],
+                    bin_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-contig histogram (long table) and window means from the pieces' summaries, pieces in contig order."""
+    histograms, bins = [], []
+    by_contig: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for (contig, _, _), summary in zip(pieces, summaries):
+        by_contig.setdefault(contig, []).append(summary)
+    for contig, parts in by_contig.items():
+        hist = np.zeros(max(len(h) for h, _ in parts), dtype=np.int64)
+        for h, _ in parts:
+            hist[:len(h)] += h
+        means = np.concatenate([m for _, m in parts])
+        nonzero = np.flatnonzero(hist)
+        histograms.append(pd.DataFrame({"contig": contig, "depth": nonzero, "bases": hist[nonzero]}))
+        bins.append(pd.DataFrame({"contig": contig, "start": np.arange(len(means)) * bin_size, "mean_depth": means}))
+    return pd.concat(histograms, ignore_index=True), pd.concat(bins, ignore_index=True)
 
 
 @dataclass
@@ -181,10 +202,12 @@ def bucket_counts(histogram: pd.DataFrame) -> pd.Series:
 
 def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = None,
                   config: DepthConfig = DepthConfig(), out_prefix: str | os.PathLike | None = None,
-                  ) -> DepthSummary:
+                  scheduler=None) -> DepthSummary:
     """Depth histogram and windowed means of ``bam_path`` over ``contigs`` (default: all).
 
-    With ``out_prefix``, writes ``PREFIX.histogram.tsv`` and ``PREFIX.bins.tsv``.
+    With ``out_prefix``, writes ``PREFIX.histogram.tsv`` and ``PREFIX.bins.tsv``. ``scheduler``: where the
+    pieces run (:mod:`lowcov.executor`; default ``config.threads`` local workers, or this process when there
+    is one piece or a small input).
     """
     bam_path = require_bam(bam_path)
     available = bam_contigs(bam_path)
@@ -194,37 +217,17 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
         raise InputError(f"contig(s) {', '.join(unknown)} not in {bam_path} (it has {', '.join(list(available)[:8])}...)")
     raw = bamraw.readable(bam_path)
     # the raw reader runs whole contigs (threads inflate inside one when there is only one); pysam's
-    # loop needs pieces of long contigs to keep its worker processes busy
-    pieces = [(c, 0, available[c]) for c in contigs] if raw else _regions(available, contigs, config.threads)
-    jobs = [(str(bam_path), c, s, e, config) for c, s, e in pieces]
-    histograms, bins = [], []
-    pieces_done: dict[str, list[np.ndarray]] = {c: [] for c in contigs}
-    progress = tqdm(total=len(jobs), desc=f"depth {Path(bam_path).name}", unit=" regions", disable=None)
+    # loop needs pieces of long contigs to keep the workers busy
+    pieces = ([(c, 0, available[c]) for c in contigs] if raw
+              else _regions(available, contigs, config.threads, config.bin_size))
     small = sum(available[c] for c in contigs) < config.pool_min_bases
-    in_process = config.threads <= 1 or len(jobs) == 1 or (not raw and small)
-    with contextlib.ExitStack() as stack:
-        if in_process:
-            results = ((c, s, contig_depth(b, c, cfg, s, e, decompression_threads=config.threads))
-                       for b, c, s, e, cfg in jobs)
-        else:
-            # the raw reader releases the GIL (ISA-L inflate, nogil numba), so threads suffice there;
-            # pysam's loop holds the GIL and needs processes
-            executor = ThreadPoolExecutor if raw else ProcessPoolExecutor
-            pool = stack.enter_context(executor(max(1, min(config.threads, len(jobs)))))
-            results = pool.map(_region_depth, jobs)  # keeps job order: a contig's pieces arrive in order
-        for contig, _, depth in results:
-            pieces_done[contig].append(depth)
-            progress.update()
-            if sum(len(p) for p in pieces_done[contig]) == available[contig]:
-                whole = np.concatenate(pieces_done.pop(contig))
-                hist = depth_histogram(whole)
-                means = bin_means(whole, config.bin_size)
-                nonzero = np.flatnonzero(hist)
-                histograms.append(pd.DataFrame({"contig": contig, "depth": nonzero, "bases": hist[nonzero]}))
-                bins.append(pd.DataFrame({"contig": contig, "start": np.arange(len(means)) * config.bin_size,
-                                          "mean_depth": means}))
-    progress.close()
-    summary = DepthSummary(pd.concat(histograms, ignore_index=True), pd.concat(bins, ignore_index=True))
+    in_process = chosen_scheduler(scheduler) is None and (config.threads <= 1 or len(pieces) == 1 or (not raw and small))
+    shards_on = {"threads": 1} if in_process else {"threads": config.threads, "scheduler": scheduler}
+    decompression_threads = config.threads if in_process else 1
+    tasks = [(str(bam_path), c, s, e, config, decompression_threads) for c, s, e in pieces]
+    summaries = run_shards(_piece_summary, tasks, description=f"depth {Path(bam_path).name}", unit=" regions",
+                           labels=[f"{c}:{s + 1}-{e}" for c, s, e in pieces], **shards_on)
+    summary = DepthSummary(*_combine_pieces(pieces, summaries, config.bin_size))
     if out_prefix is not None:
         for name, frame in (("histogram", summary.histogram), ("bins", summary.bins)):
             with atomic_output(f"{out_prefix}.{name}.tsv") as tmp:

@@ -374,11 +374,24 @@ def _tensorflow():
     return tf
 
 
-def _resolve_prefix(prefix: str | os.PathLike) -> str:
+_CHECKPOINT_FILE = re.compile(r"\.(index|data-\d{5}-of-\d{5})$")
+
+
+def is_checkpoint_prefix(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a TensorFlow checkpoint -- its prefix (``prefix.index`` exists), its
+    ``.index`` or ``.data-*`` file, or a directory whose ``checkpoint`` state file names one -- rather
+    than a file of another kind (a lowcov ``.pt``). Needs no TensorFlow."""
+    text = str(path)
+    if _CHECKPOINT_FILE.search(text) or os.path.exists(text + ".index"):
+        return True
+    return os.path.isdir(text) and os.path.exists(os.path.join(text, "checkpoint"))
+
+
+def resolve_prefix(prefix: str | os.PathLike) -> str:
+    """The checkpoint prefix ``prefix`` names (see :func:`is_checkpoint_prefix`); InputError when it has no
+    ``.index`` file."""
     path = str(prefix)
-    for suffix in (".index", ".data-00000-of-00001"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
+    path = _CHECKPOINT_FILE.sub("", path)
     if os.path.isdir(path):
         # TensorFlow's 'checkpoint' state file names the latest checkpoint of a directory
         state = Path(path) / "checkpoint"
@@ -413,7 +426,7 @@ def load_checkpoint(prefix: str | os.PathLike) -> DeepVariantInceptionV3:
     """DeepVariant's network with the weights of the TensorFlow checkpoint ``prefix`` (``prefix.index``
     + ``prefix.data-*``; a directory means its latest checkpoint), in eval mode. The channel count is
     taken from the checkpoint's first convolution."""
-    path = _resolve_prefix(prefix)
+    path = resolve_prefix(prefix)
     tf = _tensorflow()
     index = path + ".index"
     try:

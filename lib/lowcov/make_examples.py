@@ -15,7 +15,8 @@ alternate alleles as DeepVariant makes them: a pair's image marks the reads carr
 label counts the genotype's alleles among the pair, and :mod:`lowcov.postprocess_variants` combines the
 predictions with DeepVariant's rule. Reads are realigned around indels first (:mod:`lowcov.realigner`).
 
-Work is split into regions run on a process pool; each region reads its BAM records once
+Work is split into regions run as shards by :mod:`lowcov.executor` (in this process, on local worker
+processes, or on a Dask cluster); each region reads its BAM records once
 (:mod:`lowcov.bamraw`) and walks partitions of ``partition_size`` bases with at most
 ``max_reads_per_partition`` reads, as DeepVariant does; laying reads out, counting alleles and drawing
 images are compiled loops (:mod:`lowcov.reads`, :mod:`lowcov.candidates`, :mod:`lowcov.pileup`).
@@ -27,19 +28,19 @@ import os
 import shutil
 import time
 import zlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pysam
-from tqdm import tqdm
 
 from . import InputError
 from .normalize import is_sequence_allele, normalize
 from .benchmark.regions import RegionSet
 from .candidates import CandidateConfig, IndelNormaliser, allele_pairs, find_candidates, read_indel_keys
+from .executor import ENV_VAR, ExecutorError, run_shards
+from .fileio import temporary_name
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .pileup import PileupConfig, draw
@@ -62,8 +63,9 @@ class ExamplesConfig:
     realigner: RealignerConfig = field(default_factory=RealignerConfig)
     partition_size: int = 1000
     max_reads_per_partition: int = 1500
-    #: bases per process-pool task
+    #: bases per shard (one task of lowcov.executor)
     region_size: int = 500_000
+    #: local worker processes (1: in this process); ignored when a Dask scheduler is given
     threads: int = 2
     seed: int = 1
     #: examples per output shard after shuffling (training mode)
@@ -232,8 +234,8 @@ def _run_region(task) -> dict:
 
 
 def _load_kernels(task) -> None:
-    """Run the compiled loops once on the first kilobase of the first task, so that forked workers
-    inherit them instead of each loading (or, on a fresh clone, compiling) them again."""
+    """Run the compiled loops once on the first kilobase of the first task: on a fresh clone this compiles
+    them once into numba's cache, which the workers then load instead of each compiling them."""
     bam_path, fasta_path, region, _, config, *_ = task
     end = min(region.start + config.partition_size, region.end)
     records = read_region(bam_path, region.contig, region.start, end)
@@ -266,24 +268,24 @@ def _gather_shard(task) -> int:
 
 
 def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_shard: int, seed: int,
-                   pool: ProcessPoolExecutor) -> list[str]:
+                   shards_on: dict) -> list[str]:
     """Spread examples uniformly at random over output shards, then permute within each shard.
 
     Two passes keep memory to a part plus an output shard per worker: first every part (path, number
     of examples) is split into per-shard buckets on disk, then each output shard gathers and permutes
     its buckets. Each part and each shard draws from its own seeded generator, so the result does not
-    depend on the number of workers.
+    depend on the number of workers or on the order they finish in. ``shards_on``: :func:`run_shards`'s
+    scheduler and threads.
     """
     total = sum(n for _, n in parts)
     n_shards = max(1, -(-total // examples_per_shard))
     bucket_dir = out_dir / ".buckets"
     bucket_dir.mkdir(exist_ok=True)
     splits = [(path, index, n_shards, seed, bucket_dir) for index, (path, _) in enumerate(parts)]
-    for _ in tqdm(pool.map(_split_part, splits), total=len(splits), desc="shuffle (split)", disable=None):
-        pass
+    run_shards(_split_part, splits, description="shuffle (split)", labels=[p.name for p, _ in parts], **shards_on)
     names = [shard_name(s, n_shards) for s in range(n_shards)]
     gathers = [(s, n_shards, seed, bucket_dir, out_dir / names[s]) for s in range(n_shards)]
-    written = list(tqdm(pool.map(_gather_shard, gathers), total=n_shards, desc="shuffle (gather)", disable=None))
+    written = run_shards(_gather_shard, gathers, description="shuffle (gather)", labels=names, **shards_on)
     shutil.rmtree(bucket_dir)
     kept = [name for name, n in zip(names, written) if n]
     if len(kept) < n_shards:  # a tiny set can leave a shard empty: number the others without a gap
@@ -297,12 +299,15 @@ def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_sh
 def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir: str | os.PathLike,
                   regions: Sequence[str], config: ExamplesConfig = ExamplesConfig(),
                   truth_vcf: str | os.PathLike | None = None, confident_bed: str | os.PathLike | None = None,
-                  exclude_contigs: Sequence[str] = (), force: bool = False) -> ExampleSet:
+                  exclude_contigs: Sequence[str] = (), force: bool = False, scheduler=None) -> ExampleSet:
     """Write an example set for ``regions`` (``chr2``, ``chr1:1-100000``) of ``bam`` into ``out_dir``.
 
-    A complete set made with the same inputs and configuration is reused unless ``force``. One function
-    on purpose: input checks, the worker pool, the shuffle and ``example_info.json`` are the stage's steps
-    in order, and each is a call.
+    A complete set made with the same inputs and configuration is reused unless ``force``. The set is built
+    under a temporary name beside ``out_dir`` and renamed when complete, so a failed run leaves nothing under
+    ``out_dir``. ``scheduler``: where the regions run (:mod:`lowcov.executor`; default the process's
+    setting, ``LOWCOV_SCHEDULER`` or ``config.threads`` local workers); the examples are the same bytes
+    wherever they run. One function on purpose: input checks, the regions, the shuffle and
+    ``example_info.json`` are the stage's steps in order, and each is a call.
     """
     from .manifest import fingerprint, jsonable
 
@@ -337,9 +342,28 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
             return existing
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    parts_dir = out_dir / ".parts"
-    parts_dir.mkdir(parents=True)
+    work_dir = temporary_name(out_dir)
+    if work_dir.exists():  # left by a process of the same id that was killed
+        shutil.rmtree(work_dir)
+    try:
+        info = _make_set(bam, reference, wanted, config, truth_vcf, confident_bed, work_dir, scheduler)
+    except BaseException:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    info["params"] = jsonable(params)
+    write_info(work_dir, info)
+    os.replace(work_dir, out_dir)
+    log.info("wrote %d examples (%s) in %.1f s to %s", info["n_examples"], info["class_counts"], info["seconds"],
+             out_dir)
+    return ExampleSet.open(out_dir)
 
+
+def _make_set(bam: Path, reference: Path, wanted: list[Region], config: ExamplesConfig, truth_vcf: Path | None,
+              confident_bed, work_dir: Path, scheduler) -> dict:
+    """The regions' examples, shuffled into shards (training) or kept in order (calling), in ``work_dir``;
+    returns ``example_info.json``'s fields but ``params``."""
+    parts_dir = work_dir / ".parts"
+    parts_dir.mkdir(parents=True)
     pieces = [(region, fraction) for fraction in config.read_fractions
               for region in split_regions(wanted, config.region_size)]
     tasks = [(str(bam), str(reference), region, fraction, config, str(truth_vcf) if truth_vcf else None,
@@ -348,23 +372,20 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
     started = time.perf_counter()
     if tasks:
         _load_kernels(tasks[0])
-    results = []
-    log.info("make_examples (%s): %d regions of %s on %d workers", config.mode, len(tasks), bam, config.threads)
-    with ProcessPoolExecutor(max(1, config.threads)) as pool:
-        with tqdm(total=sum(t[2].end - t[2].start for t in tasks), desc=f"make_examples {config.mode}",
-                  unit="bp", unit_scale=True, disable=None) as progress:
-            for result, task in zip(pool.map(_run_region, tasks), tasks):
-                results.append(result)
-                progress.update(task[2].end - task[2].start)
-        parts = [(Path(r["part"]), r["n_examples"]) for r in results if r["part"]]
-        if config.mode == "training":
-            shards = _shuffle_parts(parts, out_dir, config.examples_per_shard, config.seed, pool)
-        else:
-            shards = []
-            for i, (part, _) in enumerate(parts):
-                name = shard_name(i, len(parts))
-                os.replace(part, out_dir / name)
-                shards.append(name)
+    log.info("make_examples (%s): %d regions of %s", config.mode, len(tasks), bam)
+    shards_on = {"scheduler": scheduler, "threads": max(1, config.threads)}
+    results = run_shards(_run_region, tasks, description=f"make_examples {config.mode}",
+                         labels=[f"{region} (reads x{fraction:g})" for region, fraction in pieces],
+                         weights=[region.end - region.start for region, _ in pieces], unit="bp", **shards_on)
+    parts = [(Path(r["part"]), r["n_examples"]) for r in results if r["part"]]
+    if config.mode == "training":
+        shards = _shuffle_parts(parts, work_dir, config.examples_per_shard, config.seed, shards_on)
+    else:
+        shards = []
+        for i, (part, _) in enumerate(parts):
+            name = shard_name(i, len(parts))
+            os.replace(part, work_dir / name)
+            shards.append(name)
     seconds = time.perf_counter() - started
     shutil.rmtree(parts_dir)
     n_examples = sum(r["n_examples"] for r in results)
@@ -380,11 +401,8 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
         "shards": shards, "seconds": round(seconds, 2),
         "examples_per_second": round(n_examples / seconds, 1) if seconds else None,
         "regions": [{k: v for k, v in r.items() if k != "part"} for r in results],
-        "params": jsonable(params),
     }
-    write_info(out_dir, info)
-    log.info("wrote %d examples (%s) in %.1f s to %s", n_examples, info["class_counts"], seconds, out_dir)
-    return ExampleSet.open(out_dir)
+    return info
 
 
 # -- command line ----------------------------------------------------------------------------------
@@ -449,7 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="keep this fraction of read templates (by name, as samtools view -s)")
     parser.add_argument("--read_fractions", type=float, nargs="+", default=None,
                         help="lowcov: make examples at each of these fractions (overrides --downsample_fraction)")
-    parser.add_argument("--threads", type=int, default=ExamplesConfig().threads, help="worker processes")
+    parser.add_argument("--threads", type=int, default=ExamplesConfig().threads,
+                        help="local worker processes (1: none); ignored with --scheduler")
+    parser.add_argument("--scheduler", default=None,
+                        help="a running Dask scheduler (tcp://HOST:8786) or a dask-jobqueue YAML file "
+                             f"(default: ${ENV_VAR}, else local workers)")
     parser.add_argument("--seed", type=int, default=ExamplesConfig().seed, help="shuffling and read sampling")
     parser.add_argument("--force", action="store_true", help="remake even if a current set exists")
     args = parser.parse_args(argv)
@@ -473,9 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         deepvariant_format = is_deepvariant_path(args.examples)
         out_dir = Path(args.examples + ".lowcov") if deepvariant_format else Path(args.examples)
         examples = make_examples(args.reads, args.ref, out_dir, [str(r) for r in wanted], config,
-                                 truth_vcf=args.truth_variants, confident_bed=args.confident_regions, force=args.force)
+                                 truth_vcf=args.truth_variants, confident_bed=args.confident_regions, force=args.force,
+                                 scheduler=args.scheduler)
         written = export_example_set(examples, args.examples) if deepvariant_format else str(examples.directory)
-    except InputError as exc:
+    except (InputError, ExecutorError) as exc:
         log.error("%s", exc)
         return 1
     info = examples.info

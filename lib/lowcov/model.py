@@ -17,6 +17,14 @@ Two architectures, both three-class softmax over the candidate allele's genotype
     with factorised 1x7/7x1 convolutions) for GPUs. DeepVariant itself uses a full InceptionV3; this
     keeps its shape at a fraction of the width. It is not meant to be fast on a CPU.
 
+``inception_v3`` (DeepVariant's ``config.model_type``)
+    DeepVariant 1.8's own network, :class:`lowcov.dvmodel.DeepVariantInceptionV3`, inside the same
+    shell (:class:`DeepVariantNet`): the native trainer fine-tunes it and the native caller calls with
+    it. Besides lowcov's ``.pt`` files it reads DeepVariant's TensorFlow checkpoints (a prefix with
+    ``prefix.index`` + ``prefix.data-*``; :func:`read_checkpoint_payload`) and writes them back
+    (:func:`export_deepvariant_checkpoint`). Its channel list must match the examples' unless the copy
+    of the overlapping first-layer channels is asked for (:func:`initialise_from_checkpoint`).
+
 Both take images as DeepVariant stores them, ``[N, H, W, C]`` with pixel values 0..254 (uint8 or float),
 and see ``(x - 128) / 128``, channels-first, inside ``forward``. A model carries its architecture
 name, geometry and channel names, and checkpoints record them, so a checkpoint can be checked against
@@ -25,7 +33,8 @@ the examples it is applied to:
 - other geometry -> :class:`lowcov.InputError` naming both geometries (always);
 - other channels -> for inference, :class:`lowcov.InputError`; for initialising a fine-tuning run,
   the weights of the layers that read the image are copied channel by channel for the channels both
-  lists share, by name, as DeepVariant does when the channel count differs (:func:`initialise_from_checkpoint`).
+  lists share, by name, as DeepVariant does when the channel count differs (:func:`initialise_from_checkpoint`;
+  for ``inception_v3`` only when asked).
 """
 from __future__ import annotations
 
@@ -40,6 +49,7 @@ import torch
 from torch import nn
 
 from . import InputError
+from .dvmodel import MIN_SIZE as INCEPTION_V3_MIN_SIZE, DeepVariantInceptionV3, is_checkpoint_prefix
 from .fileio import atomic_output
 from .pileup import BASE_CHANNELS, DEFAULT_CHANNELS as PILEUP_CHANNELS
 
@@ -181,11 +191,14 @@ class PileupClassifier(nn.Module):
         names = {id(module): name for name, module in self.named_modules()}
         return [f"{names[id(module)]}.weight" for module in targets]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images``: [N, H, W, C] pixels 0..254 (any dtype). Returns logits [N, 3]."""
+    def check_images(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1:] != (self.height, self.width, len(self.channels)):
             raise ValueError(f"expected images [N, {self.height}, {self.width}, {len(self.channels)}], "
                              f"got {tuple(images.shape)}")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images``: [N, H, W, C] pixels 0..254 (any dtype). Returns logits [N, 3]."""
+        self.check_images(images)
         # Normalise in NHWC, where the tensor is contiguous (elementwise ops on the permuted view are
         # ~2.5x slower), in place; x * (1/128) is exact since 1/128 is a power of two.
         x = images.to(torch.float32, copy=True)
@@ -315,10 +328,32 @@ class InceptionNet(PileupClassifier):
         self._finish(b2.out_channels)
 
 
+class DeepVariantNet(PileupClassifier):
+    """DeepVariant's InceptionV3 (:class:`lowcov.dvmodel.DeepVariantInceptionV3`, held as ``network``) with
+    the geometry and channel names lowcov's checkpoints record. ``forward`` returns logits, as the other
+    architectures; the pixel scaling ``(x - 128) / 128`` is the network's own, DeepVariant's."""
+
+    architecture = "inception_v3"
+
+    def __init__(self, height: int, width: int, channels: Sequence[str], dropout: float) -> None:
+        super().__init__(height, width, channels, dropout)
+        self.network = DeepVariantInceptionV3(len(self.channels), dropout=self.dropout_rate)
+
+    def input_conv(self) -> nn.Conv2d:
+        return self.network.convs[0]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.check_images(images)
+        return self.network.logits(images)
+
+
 ARCHITECTURES: dict[str, Callable[..., PileupClassifier]] = {
     CompactNet.architecture: CompactNet,
     InceptionNet.architecture: InceptionNet,
+    DeepVariantNet.architecture: DeepVariantNet,
 }
+#: the architecture DeepVariant's TensorFlow checkpoints hold
+DEEPVARIANT_ARCHITECTURE = DeepVariantNet.architecture
 
 
 def normalise_channels(channels: Sequence[str] | int) -> tuple[str, ...]:
@@ -344,6 +379,9 @@ def build_model(name: str = "compact", height: int = DEFAULT_HEIGHT, width: int 
         raise InputError(f"pileup geometry {height}x{width}x{len(channel_names)} is too small for a model")
     if name == "inception" and (height < 40 or width < 40):
         raise InputError(f"the inception model needs images of at least 40x40, got {height}x{width}")
+    if name == DEEPVARIANT_ARCHITECTURE and min(height, width) < INCEPTION_V3_MIN_SIZE:
+        raise InputError(f"DeepVariant's InceptionV3 needs images of at least {INCEPTION_V3_MIN_SIZE}x"
+                         f"{INCEPTION_V3_MIN_SIZE} (Keras refuses smaller ones), got {height}x{width}")
     return ARCHITECTURES[name](height, width, channel_names, dropout)
 
 
@@ -403,6 +441,10 @@ def save_checkpoint(path: str | os.PathLike, model: PileupClassifier, *, train_c
 
 
 def read_checkpoint_payload(path: str | os.PathLike) -> dict[str, Any]:
+    """What a checkpoint stores: a lowcov ``.pt`` file as saved, or a DeepVariant TensorFlow checkpoint
+    (:func:`lowcov.dvmodel.is_checkpoint_prefix`) in the same layout (:func:`deepvariant_payload`)."""
+    if is_checkpoint_prefix(path):
+        return deepvariant_payload(path)
     path = Path(path)
     if not path.exists():
         raise InputError(f"checkpoint {path} does not exist")
@@ -417,8 +459,61 @@ def read_checkpoint_payload(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def _example_info_beside(prefix: str):
+    """The ``example_info.json`` in a DeepVariant checkpoint's directory (where ``call_variants`` and
+    ``make_examples --checkpoint`` read it), or None."""
+    from .dvexamples import read_example_info
+
+    path = Path(prefix).parent / "example_info.json"
+    return (path, read_example_info(path)) if path.exists() else (None, None)
+
+
+def deepvariant_payload(path: str | os.PathLike) -> dict[str, Any]:
+    """A DeepVariant TensorFlow checkpoint as a lowcov checkpoint payload of the ``inception_v3``
+    architecture. Geometry and channel names come from the ``example_info.json`` beside it; without one,
+    DeepVariant's 100 x 221 and, by count, its default channels (``extra['example_info']`` is then None
+    and no geometry is checked against it). Needs TensorFlow (``lowcov[deepvariant]``)."""
+    from .dvmodel import DROPOUT, load_checkpoint as load_deepvariant_checkpoint, resolve_prefix
+
+    prefix = resolve_prefix(path)
+    network = load_deepvariant_checkpoint(prefix)
+    info_path, info = _example_info_beside(prefix)
+    if info is not None:
+        if info.shape[2] != network.channels:
+            raise InputError(f"{info_path} describes {info.shape[2]} channels but the checkpoint {prefix} "
+                             f"reads {network.channels}")
+        (height, width, _), channels = info.shape, info.channel_names
+    else:
+        (height, width), channels = (DEFAULT_HEIGHT, DEFAULT_WIDTH), normalise_channels(network.channels)
+    return {
+        "format": CHECKPOINT_FORMAT, "architecture": DEEPVARIANT_ARCHITECTURE, "height": int(height),
+        "width": int(width), "channels": list(channels), "dropout": DROPOUT,
+        "state_dict": {f"network.{name}": tensor for name, tensor in network.state_dict().items()},
+        "train_config": {}, "step": 0, "epoch": 0.0,
+        "extra": {"deepvariant_checkpoint": prefix, "example_info": str(info_path) if info_path else None},
+    }
+
+
+def export_deepvariant_checkpoint(source: "DeepVariantNet | str | os.PathLike", prefix: str | os.PathLike) -> Path:
+    """Write an ``inception_v3`` model (or the lowcov checkpoint file holding one) as a DeepVariant
+    TensorFlow checkpoint ``prefix.index`` + ``prefix.data-00000-of-00001``, with ``example_info.json``
+    (DeepVariant 1.8, the model's geometry and channel numbers) in its directory, so that DeepVariant's
+    ``call_variants --checkpoint prefix`` and ``train --config.init_checkpoint=prefix`` read it."""
+    from .dvexamples import DEEPVARIANT_VERSION, ExampleInfo
+    from .dvmodel import save_checkpoint as save_deepvariant_checkpoint
+
+    model = source if isinstance(source, nn.Module) else load_checkpoint(source).model
+    if not isinstance(model, DeepVariantNet):
+        where = "the model" if isinstance(source, nn.Module) else f"checkpoint {source}"
+        raise InputError(f"{where} is a {model.architecture!r} model; only DeepVariant's network "
+                         f"({DEEPVARIANT_ARCHITECTURE!r}) can be written as a DeepVariant checkpoint")
+    info = ExampleInfo.from_names(model.height, model.width, model.channels, DEEPVARIANT_VERSION)
+    return save_deepvariant_checkpoint(model.network, prefix, example_info=info.to_json())
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild the stored model with its weights, on ``device``, in eval mode."""
+    """Rebuild the stored model with its weights, on ``device``, in eval mode (a DeepVariant checkpoint
+    prefix too, see :func:`read_checkpoint_payload`)."""
     payload = read_checkpoint_payload(path)
     model = build_model(payload["architecture"], payload["height"], payload["width"], payload["channels"],
                         payload.get("dropout", 0.0))
@@ -477,45 +572,70 @@ class InitReport:
     dropped_channels: list[str]
 
 
-def initialise_from_checkpoint(model: PileupClassifier, path: str | os.PathLike) -> InitReport:
-    """Copy a checkpoint's weights into ``model`` to fine-tune from (DeepVariant's ``init_checkpoint``).
+def _unnamed(channels: Sequence[str]) -> bool:
+    """Whether channel names are placeholders (``channel_<i>``, :func:`normalise_channels` of a bare count)."""
+    return all(name == f"channel_{i}" for i, name in enumerate(channels))
 
-    Architecture and geometry must match (InputError otherwise). When the channel lists differ, every
+
+def initialise_from_checkpoint(model: PileupClassifier, path: str | os.PathLike,
+                               copy_overlapping_channels: bool = False) -> InitReport:
+    """Copy a checkpoint's weights into ``model`` to fine-tune from (DeepVariant's ``init_checkpoint``):
+    a lowcov ``.pt`` file, or for ``inception_v3`` also a DeepVariant checkpoint prefix.
+
+    Architecture and geometry must match (InputError otherwise; a DeepVariant checkpoint without
+    ``example_info.json`` beside it has no geometry to check). When the channel lists differ, every
     layer but those reading the image (:meth:`PileupClassifier.input_conv_weight_names`) is copied as is;
-    their weights are copied for the channels both models have, matched by name, and the model's own
-    (random) initialisation is kept for channels the checkpoint lacks. Channels only the checkpoint has
-    are dropped.
+    their weights are copied for the channels both models have, matched by name (by position when the
+    checkpoint's channels have no names, as DeepVariant's ``load_weights_to_model_with_different_channels``
+    copies the first ``min(C_checkpoint, C_model)``), and the model's own (random) initialisation is kept
+    for channels the checkpoint lacks. Channels only the checkpoint has are dropped.
+
+    DeepVariant's network (``inception_v3``) refuses other channels unless ``copy_overlapping_channels``
+    (``config.copy_overlapping_channels``): DeepVariant does it silently, but a model meant for one
+    channel list fine-tuned on another is usually a mistake in the examples, not a wish.
     """
     payload = read_checkpoint_payload(path)
     if payload["architecture"] != model.architecture:
         raise InputError(f"init checkpoint {path} is a {payload['architecture']!r} model but the training "
                          f"config asks for {model.architecture!r} (config.model_type)")
     stored_channels = tuple(payload["channels"])
-    check_geometry(f"init checkpoint {path}", payload["height"], payload["width"], stored_channels,
-                   model.height, model.width, model.channels, "the training examples")
+    if not (payload.get("extra") or {}).get("deepvariant_checkpoint") or payload["extra"].get("example_info"):
+        check_geometry(f"init checkpoint {path}", payload["height"], payload["width"], stored_channels,
+                       model.height, model.width, model.channels, "the training examples")
     state = dict(payload["state_dict"])
-    copied = [c for c in model.channels if c in stored_channels]
+    by_position = _unnamed(stored_channels) and not _unnamed(model.channels)
+    if by_position:
+        shared = min(len(stored_channels), len(model.channels))
+        source_index = {name: i for i, name in enumerate(model.channels[:shared])}
+    else:
+        source_index = {name: stored_channels.index(name) for name in model.channels if name in stored_channels}
+    copied = list(source_index)
+    new = [c for c in model.channels if c not in source_index]
+    dropped = [c for c in stored_channels if c not in model.channels] if not by_position else \
+        list(stored_channels[len(copied):])
     if stored_channels != model.channels:
+        if model.architecture == DEEPVARIANT_ARCHITECTURE and not copy_overlapping_channels:
+            raise InputError(
+                f"init checkpoint {path} reads {len(stored_channels)} channels {list(stored_channels)} but the "
+                f"training examples have {len(model.channels)}: {list(model.channels)}; make the examples with "
+                "the checkpoint's channels, or set config.copy_overlapping_channels=true to copy the first "
+                "convolution's weights for the channels both have (the others start from random weights)")
         for first in model.input_conv_weight_names():
             if first not in state:
                 continue  # load_state_dict below names what the checkpoint lacks
             stored_weight = state[first]
             weight = model.state_dict()[first].detach().clone().cpu()
             for index, name in enumerate(model.channels):
-                if name in stored_channels:
-                    weight[:, index] = stored_weight[:, stored_channels.index(name)]
+                if name in source_index:
+                    weight[:, index] = stored_weight[:, source_index[name]]
             state[first] = weight
-        logger.info("init checkpoint %s: channels differ; copied the image-reading layers' weights for %s, "
-                    "new: %s, dropped: %s",
-                    path, copied, [c for c in model.channels if c not in stored_channels],
-                    [c for c in stored_channels if c not in model.channels])
+        logger.info("init checkpoint %s: channels differ; copied the image-reading layers' weights for %s%s, "
+                    "new: %s, dropped: %s", path, copied, " (by position)" if by_position else "", new, dropped)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise InputError(f"init checkpoint {path} does not fit the model: {exc}") from exc
-    return InitReport(checkpoint=Path(path), copied_channels=copied,
-                      new_channels=[c for c in model.channels if c not in stored_channels],
-                      dropped_channels=[c for c in stored_channels if c not in model.channels])
+    return InitReport(checkpoint=Path(path), copied_channels=copied, new_channels=new, dropped_channels=dropped)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ pandas DataFrames.
 
 One module per chapter (:mod:`.original_model` for chapter 3, :mod:`.pseudo_truth` for 4 and 5,
 :mod:`.fine_tuning` for 6, :mod:`.evaluation` for 7, :mod:`.uncertainty` for the intervals of 3 and 7, :mod:`.reproducibility` for 8) and :mod:`.common`
-for the metrics and thresholds they share; the chapters use them through this package.
+for the metrics and thresholds they share; :mod:`.deepvariant` holds the words of chapters 3-7 on the
+deepvariant engine, with the notice that a rehearsal's numbers come from the test stand-in. The chapters
+use them through this package.
 """
 
 from .common import (BASELINE, BN_RESTORED_FRACTION, COSTLY_PRECISION_LOSS, F1, FRAC_NA,
@@ -32,6 +34,10 @@ from .evaluation import (CASE_STUDY_MODELS, DISCUSSED_COLUMNS, FINE_TUNED, LAST_
                          published_change_values, published_changes, recall_by_bucket, recall_lost, seeds_of,
                          selected_is_original_text, short_names, strata_table, strata_values,
                          thin_sites_text, verdict_text)
+from .deepvariant import (STANDIN_MARKER, deepvariant_evaluation_text, deepvariant_examples_text,
+                          deepvariant_fine_tune_intro, happy_text, engine_table, fine_tune_text, published_model_text,
+                          pseudo_truth_facts_table, pseudo_truth_text, rehearsal_text, skipped_controls_text,
+                          standin_outputs, training_data_text)
 from .reproducibility import (example_sets, flatten, manifest_files, manifest_parameters, manifest_records,
                               manifest_stages, notebook_parameters, notebook_runs, notebook_runs_table,
                               notebook_runs_values, package_versions, relative, short, software,
@@ -39,7 +45,10 @@ from .reproducibility import (example_sets, flatten, manifest_files, manifest_pa
 from .uncertainty import (sweep_text, published_metrics, bar_value_text, change_table, directions, interval_table, interval_values,
                           interval_verdict_text, resolution_text, with_interval)
 
-__all__ = ["sweep_text", "published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
+__all__ = ["STANDIN_MARKER", "deepvariant_evaluation_text", "deepvariant_examples_text", "deepvariant_fine_tune_intro",
+           "happy_text", "engine_table", "fine_tune_text", "published_model_text", "pseudo_truth_facts_table",
+           "pseudo_truth_text", "rehearsal_text", "skipped_controls_text", "standin_outputs", "training_data_text",
+           "sweep_text", "published_metrics", "peak_learning_rate", "replicate_summary", "bar_value_text", "change_table", "directions",
            "interval_table", "interval_values", "interval_verdict_text", "resolution_text", "with_interval",
            "BASELINE",
            "BN_RESTORED_FRACTION",

@@ -28,6 +28,11 @@ def pseudo_truth_values(facts: Mapping[str, Any]) -> dict[str, Any]:
             "rna_min_depth_bases": int(facts["rna_min_depth_bases"])}
 
 
+def _observed(result: Any, kind: str) -> bool:
+    """Whether a benchmark has rows for variant type ``kind`` (a tiny genome's regions may hold none)."""
+    return not result.summary[(result.summary["Type"] == kind) & (result.summary["Filter"] == "ALL")].empty
+
+
 #: hap.py columns that count variants (glued as integers); the others are fractions
 COUNT_METRICS = ("TRUTH.TOTAL", "FP.gt", "QUERY.FP")
 
@@ -37,6 +42,12 @@ def pseudo_truth_quality(result: Any) -> dict[str, float | int]:
     variants, genotype errors, false positives and het/hom ratios, e.g. ``pseudo_snp_gt``, ``truth_snp_het_hom``."""
     values: dict[str, float | int] = {}
     for kind in TYPES:
+        if not _observed(result, kind):
+            # no variant of this type in the RNA confident regions (a tiny genome): nothing counted, no fraction
+            values.update({f"pseudo_{kind.lower()}_{m.split('.')[-1].lower()}": 0 if m in COUNT_METRICS else float("nan")
+                           for m in (RECALL, PRECISION, F1, *COUNT_METRICS)})
+            values[f"pseudo_{kind.lower()}_het_hom"] = values[f"truth_{kind.lower()}_het_hom"] = float("nan")
+            continue
         for metric in (RECALL, PRECISION, F1, *COUNT_METRICS):
             value = result.metric(kind, metric)
             values[f"pseudo_{kind.lower()}_{metric.split('.')[-1].lower()}"] = \
@@ -50,7 +61,8 @@ def gq_sweep(kept: Mapping[int, Mapping[str, int]], results: Mapping[int, Any]) 
     """The pseudo-truth at each GQ threshold: variants kept (``kept``: threshold -> filter counts) and its
     benchmark per type (``results``: threshold -> result)."""
     sweep = [{"min GQ": threshold, "Type": kind, "pseudo-truth variants": kept[threshold]["kept"],
-              **{m: results[threshold].metric(kind, m) for m in ("TRUTH.TP", "QUERY.FP", "FP.gt", RECALL, PRECISION, F1)}}
+              **{m: results[threshold].metric(kind, m) if _observed(results[threshold], kind) else float("nan")
+                 for m in ("TRUTH.TP", "QUERY.FP", "FP.gt", RECALL, PRECISION, F1)}}
              for threshold in kept for kind in TYPES]
     return pd.DataFrame(sweep).set_index(["Type", "min GQ"]).sort_index()
 

@@ -5,5 +5,8 @@
 * :mod:`.rna_examples` (chapter 5): RNA training examples labelled by it;
 * :mod:`.fine_tuning` (chapter 6): the case study's V1 and V2 runs;
 * :mod:`.controls` (chapter 6): this book's control runs beside them;
-* :mod:`.evaluation` (chapters 3 and 7): calling the test contig and benchmarking the calls.
+* :mod:`.evaluation` (chapters 3 and 7): calling the test contig and benchmarking the calls;
+* :mod:`.deepvariant` (chapters 3-7 on the ``deepvariant`` engine): the same experiments run by DeepVariant's
+  images, as the case study ran them; :mod:`.engine_cells`: which engine a chapter runs and which of its
+  cells run on it.
 """

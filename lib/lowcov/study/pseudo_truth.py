@@ -81,21 +81,22 @@ class RnaTruth:
         return truth
 
 
-def rna_confident_regions(rna_bam: str | os.PathLike, dna_confident_bed: str | os.PathLike,
+def rna_confident_regions(rna_bam: str | os.PathLike, dna_confident_bed: str | os.PathLike | None,
                           contigs: Sequence[str], out_bed: str | os.PathLike, min_depth: int = 3,
                           depth: DepthConfig = DepthConfig()) -> dict[str, int]:
     """Bases of ``contigs`` with RNA depth >= ``min_depth`` (``samtools depth`` semantics) that are also
-    in the DNA confident regions, as a BED; returns base counts."""
-    dna = RegionSet.from_bed(dna_confident_bed, "CONF")
-    if not set(dna.contigs) & set(contigs):
+    in the DNA confident regions, as a BED; returns base counts. ``dna_confident_bed`` None (RNA on
+    another build than the DNA truth, whose coordinates do not carry over): RNA depth alone."""
+    dna = RegionSet.from_bed(dna_confident_bed, "CONF") if dna_confident_bed is not None else None
+    if dna is not None and not set(dna.contigs) & set(contigs):
         raise InputError(f"the DNA confident regions {dna_confident_bed} have none of the contigs "
                          f"{', '.join(contigs)}: they must be on the RNA reads' reference build")
     counts = {"rna_min_depth_bases": 0, "confident_bases": 0}
     with atomic_output(out_bed) as tmp, open(tmp, "w") as handle:
         for contig in contigs:
             rna_depth = contig_depth(rna_bam, contig, depth)
-            confident = np.zeros(len(rna_depth), dtype=bool)
-            for start, end in zip(*dna.intervals(contig)):
+            confident = np.zeros(len(rna_depth), dtype=bool) if dna is not None else np.ones(len(rna_depth), dtype=bool)
+            for start, end in zip(*dna.intervals(contig)) if dna is not None else ():
                 confident[start:end] = True
             keep = (rna_depth >= min_depth) & confident
             counts["rna_min_depth_bases"] += int((rna_depth >= min_depth).sum())
@@ -153,14 +154,14 @@ def rna_pseudo_truth(layout: Layout, checkpoint: str | os.PathLike, config: Pseu
     stage = layout.stage("truth_rna")
     truth = RnaTruth.paths(layout, config.preset)
     bam, reference = layout.rna_bam(config.preset), layout.rna_reference
-    contigs = layout.training_contigs(reference) + [layout.tune_contig]
+    contigs = layout.training_contigs(reference) + [layout.rna_tune_contig]
     regions = run_stage(stage, f"rna_{config.preset}_confident", [bam, layout.confident_bed],
                         {"contigs": contigs, "min_depth": config.min_depth}, [truth.confident_bed],
                         lambda: rna_confident_regions(bam, layout.confident_bed, contigs, truth.confident_bed,
                                                       config.min_depth), force=force)
     examples_config = ExamplesConfig(mode="calling", candidates=config.candidates, threads=config.threads)
     examples = make_examples(bam, reference, layout.examples_dir(f"rna_{config.preset}.calling"), contigs,
-                             examples_config, exclude_contigs=[layout.test_contig], force=force)
+                             examples_config, exclude_contigs=[layout.rna_test_contig], force=force)
     calls = run_stage(stage, f"rna_{config.preset}_calls", [checkpoint, examples.directory / "example_info.json"],
                       config.call, [truth.calls_vcf],
                       lambda: call_variants(examples.directory, checkpoint, reference, truth.calls_vcf, config.call),

@@ -3,7 +3,8 @@
 Reads a training and a tune example set (:mod:`lowcov.make_examples`); writes checkpoints, a training log
 and the run record into ``experiment_dir``. Modules: :mod:`.config` (keys, defaults, overrides, schedule),
 :mod:`.data` (streaming batches, the tune set), :mod:`.metrics`, :mod:`.steps` (objective, optimiser,
-EMA, device) and :mod:`.loop` (:func:`train`); ``lowcov train`` is the command line (:mod:`.cli`).
+EMA, device) and :mod:`.loop` (:func:`train`); :mod:`.distributed` and :mod:`.rank_process` train on several processes; ``lowcov train``
+is the command line (:mod:`.cli`).
 
 The configuration mirrors DeepVariant 1.8's ``dv_config.py:get_wgs_config`` key for key, with the same
 defaults (:class:`TrainConfig`), and accepts the case study's override strings verbatim
@@ -52,26 +53,40 @@ from ``seed``; the next shard is read in a background thread when a core is free
 ``num_validation_examples`` labelled examples, 0 = all) is held in memory when it fits in
 ``tune_in_memory_max_bytes``, else streamed at each evaluation.
 
-Multi-GPU: not built. The hook is :func:`distributed_context`: to add DistributedDataParallel, wrap the
-model in ``torch.nn.parallel.DistributedDataParallel`` when it reports ``world_size > 1``, give each rank
-every ``world_size``-th batch of :meth:`TrainingStream.epoch_batches` (scale ``batch_size`` to the global
-batch), and write files from rank 0 only; :func:`train` refuses to run under an initialised process
-group with more than one rank until then.
+DeepVariant's own network: ``model_type='inception_v3'`` trains :class:`lowcov.model.DeepVariantNet` (DeepVariant
+1.8's InceptionV3, :mod:`lowcov.dvmodel`) with every key above, ``freeze_batch_norm`` included;
+``init_checkpoint`` may then be a DeepVariant checkpoint prefix (``prefix.index`` + ``prefix.data-*``, read
+with TensorFlow from the ``deepvariant`` extra), whose channels must be the examples' unless
+``copy_overlapping_channels``; checkpoints are written as ``.pt`` and, with ``write_deepvariant_checkpoint``,
+the selected one also as DeepVariant's ``experiment_dir/deepvariant/best.ckpt`` for its ``call_variants``.
+
+Several processes or GPUs: ``train(..., nproc=N)`` (``lowcov train --nproc N``) trains with PyTorch's
+DistributedDataParallel on N processes started through ``torchrun`` (gloo on the CPU, NCCL with one GPU
+per process). ``batch_size`` stays the global batch (``batch_size / N`` per process; it must divide);
+each process trains on its slice of every shuffled batch; only rank 0 keeps the EMA, tunes, applies the
+checkpoint rule and writes files; a killed run resumes from ``last.pt``. Batch norm is per process, as
+DeepVariant's Keras layers under ``MirroredStrategy``, with the running statistics averaged over the
+processes; :mod:`.distributed` gives the details and the failure report. ``nproc=1`` is the
+single-process path described above, unchanged.
 """
 from .config import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, EXECUTION_KEYS, OPTIMIZERS, PRECISIONS,
                      TUNE_METRICS, TrainConfig, apply_overrides, command_config_overrides, decay_steps_for,
                      learning_rate_at, metric_is_better, validate_config)
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
-from .loop import LOG_COLUMNS, LOG_NAME, RECORD_NAME, TrainResult, build_initial_model, train
+from .distributed import DistributedTrainingError, Ranks, train_on_processes
+from .loop import (DEEPVARIANT_CHECKPOINT, LOG_COLUMNS, LOG_NAME, RECORD_NAME, TrainResult, build_initial_model, train,
+                   write_deepvariant_checkpoint)
 from .metrics import classification_metrics, evaluate
 from .steps import (WeightEMA, distributed_context, l2_penalty, make_optimizer, native_bfloat16, select_device,
                     training_dtype, training_objective)
 
 __all__ = [
-    "CASE_STUDY_V1", "CASE_STUDY_V2", "CASE_STUDY_V2_COMMAND", "EXECUTION_KEYS", "LOG_COLUMNS", "LOG_NAME",
-    "OPTIMIZERS", "PRECISIONS", "RECORD_NAME", "TUNE_METRICS", "TrainConfig", "TrainResult", "TrainingStream",
-    "TuneData", "WeightEMA", "apply_overrides", "build_initial_model", "classification_metrics",
-    "command_config_overrides", "dataset_signature", "decay_steps_for", "distributed_context", "evaluate",
-    "l2_penalty", "learning_rate_at", "make_optimizer", "metric_is_better", "native_bfloat16", "open_example_set",
-    "select_device", "train", "training_dtype", "training_objective", "validate_config",
+    "CASE_STUDY_V1", "CASE_STUDY_V2", "CASE_STUDY_V2_COMMAND", "DEEPVARIANT_CHECKPOINT", "DistributedTrainingError",
+    "EXECUTION_KEYS",
+    "LOG_COLUMNS", "LOG_NAME", "OPTIMIZERS", "PRECISIONS", "RECORD_NAME", "Ranks", "TUNE_METRICS", "TrainConfig",
+    "TrainResult", "TrainingStream", "TuneData", "WeightEMA", "apply_overrides", "build_initial_model",
+    "classification_metrics", "command_config_overrides", "dataset_signature", "decay_steps_for",
+    "distributed_context", "evaluate", "l2_penalty", "learning_rate_at", "make_optimizer", "metric_is_better",
+    "native_bfloat16", "open_example_set", "select_device", "train", "train_on_processes", "training_dtype",
+    "training_objective", "validate_config", "write_deepvariant_checkpoint",
 ]

@@ -4,10 +4,17 @@
         --config.train_dataset_pbtxt=EXAMPLES_DIR --config.tune_dataset_pbtxt=EXAMPLES_DIR \
         --config.init_checkpoint=best.pt --config.learning_rate=0.001 ... --experiment_dir=DIR
 
+DeepVariant's own network: ``--config.model_type=inception_v3 --config.init_checkpoint=.../deepvariant.wgs.ckpt``
+(a DeepVariant checkpoint prefix), ``--config.write_deepvariant_checkpoint=true`` to get the selected
+checkpoint back in DeepVariant's format.
+
 The dataset keys name a DeepVariant ``dataset_config.pbtxt`` (or DeepVariant example files), converted
 once into a lowcov example set beside them, or a lowcov example-set directory; every other ``--config.KEY=VALUE`` is a
 :class:`~lowcov.train.config.TrainConfig` key, parsed as :func:`~lowcov.train.config.apply_overrides`
-parses the case study's lists. ``--strategy`` is accepted and ignored: training here is one process.
+parses the case study's lists. ``--nproc N`` trains on N processes with DistributedDataParallel through
+torchrun (one GPU each, or CPU processes; ``batch_size`` stays the global batch and must divide by N; see
+:mod:`lowcov.train.distributed`). ``--strategy`` (DeepVariant's TensorFlow distribution strategy) is
+accepted and ignored: ``--nproc`` says how many processes train.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from typing import Sequence
 
 from .. import InputError
 from .config import TrainConfig, apply_overrides
+from .distributed import DistributedTrainingError
 from .loop import train
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategy", default=None, help="accepted for DeepVariant's command lines; not used")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--force", action="store_true", help="discard what experiment_dir holds and start again")
+    parser.add_argument("--nproc", type=int, default=1,
+                        help="training processes (DistributedDataParallel through torchrun: gloo on the CPU, "
+                             "NCCL with one GPU each); batch_size is the global batch (default: 1)")
     args = parser.parse_args(rest)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -67,18 +78,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             if getattr(config, key) == getattr(TrainConfig(), key):
                 raise InputError(f"--config.{key} is required: a dataset_config.pbtxt or an example-set directory")
         if args.strategy:
-            log.info("--strategy=%s is not used: lowcov trains in one process", args.strategy)
+            log.info("--strategy=%s is not used: --nproc sets the training processes", args.strategy)
         from ..dvexamples import example_set_of
 
         # DeepVariant's dataset configs (or example files) are converted once; lowcov sets are used as they are
         train_set, tune_set = example_set_of(config.train_dataset_pbtxt), example_set_of(config.tune_dataset_pbtxt)
-        result = train(train_set, tune_set, config, args.experiment_dir, device=args.device, force=args.force)
+        result = train(train_set, tune_set, config, args.experiment_dir, device=args.device, force=args.force,
+                       nproc=args.nproc)
     except InputError as exc:
         log.error("%s", exc)
         return 1
+    except DistributedTrainingError as exc:
+        log.error("%s", exc)
+        return 2
     print(f"train: {result.steps} steps, {result.epochs} epochs, stopped by {result.stopped_by}; selected step "
           f"{result.best_step} ({config.best_checkpoint_metric} "
           f"{result.best_metrics.get(config.best_checkpoint_metric, float('nan')):.5f}) -> {result.best_checkpoint}")
+    if result.deepvariant_checkpoint is not None:
+        print(f"train: in DeepVariant's format: {result.deepvariant_checkpoint}")
     return 0
 
 

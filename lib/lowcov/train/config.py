@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 
 from .. import InputError
-from ..model import ARCHITECTURES
+from ..model import ARCHITECTURES, DEEPVARIANT_ARCHITECTURE
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ class TrainConfig:
     train_dataset_pbtxt: str = "/path/to/your/train.dataset_config.pbtxt"
     #: informational here, as ``train_dataset_pbtxt``
     tune_dataset_pbtxt: str = "/path/to/your/tune.dataset_config.pbtxt"
-    #: checkpoint (``.pt`` written by lowcov) to fine-tune from; '' = random initialisation
+    #: checkpoint to fine-tune from: a ``.pt`` written by lowcov or, with ``model_type='inception_v3'``,
+    #: a DeepVariant checkpoint prefix (``prefix.index`` + ``prefix.data-*``, needs ``lowcov[deepvariant]``);
+    #: '' = random initialisation
     init_checkpoint: str = ""
     #: labelled tune examples to evaluate on; 0 = the full tune set
     num_validation_examples: int = 150_000
@@ -58,8 +60,15 @@ class TrainConfig:
     #: write a training-loss row to the log every this many steps; 0 = only at tune evaluations
     log_every_steps: int = 1_280
     # --- lowcov ---
-    #: ``compact`` (CPU-sized default) or ``inception`` (GPU); DeepVariant's is inception_v3
+    #: ``compact`` (CPU-sized default), ``inception`` (a reduced InceptionV3 for GPUs) or ``inception_v3``
+    #: (DeepVariant's own network, :mod:`lowcov.dvmodel`; DeepVariant's ``config.model_type``)
     model_type: str = "compact"
+    #: fine-tuning ``inception_v3`` from a checkpoint made for other channels: copy the first convolution's
+    #: weights for the channels both have (DeepVariant does so unasked); false refuses such a start
+    copy_overlapping_channels: bool = False
+    #: also write the selected checkpoint in DeepVariant's format (``inception_v3`` only):
+    #: ``experiment_dir/deepvariant/best.ckpt`` + ``example_info.json``, for DeepVariant's ``call_variants``
+    write_deepvariant_checkpoint: bool = False
     #: how far batch-norm running statistics move per step: Keras' momentum 0.99 (DeepVariant) is 0.01
     #: in PyTorch's convention. Short runs from scratch (tests) need a faster value such as 0.1
     batch_norm_momentum: float = 0.01
@@ -100,7 +109,8 @@ class TrainConfig:
 
 
 #: keys that limit or tune a run's execution without changing its result; a run may resume under new values
-EXECUTION_KEYS = frozenset({"max_steps", "num_threads", "keep_checkpoints", "tune_in_memory_max_bytes"})
+EXECUTION_KEYS = frozenset({"max_steps", "num_threads", "keep_checkpoints", "tune_in_memory_max_bytes",
+                            "write_deepvariant_checkpoint"})
 
 #: The case study's first iteration ("In the first iteration:" bullet list), verbatim, comments included.
 #: (Its "(was 250)" for early_stopping_patience is the author's note; DeepVariant's WGS default is 100.)
@@ -251,6 +261,9 @@ def validate_config(config: TrainConfig) -> None:
         problems.append(f"precision must be one of {PRECISIONS} (got {config.precision!r})")
     if config.model_type not in ARCHITECTURES:
         problems.append(f"model_type must be one of {sorted(ARCHITECTURES)} (got {config.model_type!r})")
+    elif config.write_deepvariant_checkpoint and config.model_type != DEEPVARIANT_ARCHITECTURE:
+        problems.append(f"write_deepvariant_checkpoint needs model_type={DEEPVARIANT_ARCHITECTURE!r} "
+                        f"(DeepVariant's network), got {config.model_type!r}")
     if not 0.0 <= config.ema_momentum < 1.0:
         problems.append(f"ema_momentum must be in [0, 1) (got {config.ema_momentum})")
     if not 0.0 <= config.label_smoothing < 1.0:

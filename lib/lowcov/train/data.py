@@ -20,7 +20,7 @@ def _labelled_count(path: Path) -> int:
     try:
         with np.load(path, allow_pickle=False) as data:
             return int((data["labels"] >= 0).sum())  # reads only the labels member of the archive
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(f"cannot read example shard {path}: {exc}") from exc
 
 

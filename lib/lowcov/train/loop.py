@@ -23,10 +23,12 @@ from ..batchnorm import batch_norm_layers
 from ..model import (PileupClassifier, build_model, initialise_from_checkpoint, read_checkpoint_payload, save_checkpoint)
 from ..shards import ExampleSet
 from .config import EXECUTION_KEYS, TrainConfig, learning_rate_at, metric_is_better, validate_config
+from ..manifest import code_digest
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
+from .distributed import Ranks
 from .metrics import evaluate
-from .steps import (WeightEMA, core_free_for_reading, distributed_context, make_optimizer, select_device,
-                    training_dtype, training_objective)
+from .steps import (WeightEMA, core_free_for_reading, make_optimizer, select_device, training_dtype,
+                    training_objective)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class TrainResult:
     wall_seconds: float = 0.0
     init: dict[str, Any] = field(default_factory=dict)
     precision: str = ""  # the dtype the training steps computed in ("" in records written before it was kept)
+    #: the selected checkpoint in DeepVariant's format (prefix), when config.write_deepvariant_checkpoint
+    deepvariant_checkpoint: Path | None = None
 
 
 @dataclass
@@ -153,7 +157,7 @@ def build_initial_model(config: TrainConfig, height: int, width: int, channels: 
         layer.momentum = config.batch_norm_momentum
     report: dict[str, Any] = {}
     if config.init_checkpoint:
-        init = initialise_from_checkpoint(model, config.init_checkpoint)
+        init = initialise_from_checkpoint(model, config.init_checkpoint, config.copy_overlapping_channels)
         report = {"checkpoint": str(init.checkpoint), "copied_channels": init.copied_channels,
                   "new_channels": init.new_channels, "dropped_channels": init.dropped_channels}
     return model, report
@@ -161,47 +165,109 @@ def build_initial_model(config: TrainConfig, height: int, width: int, channels: 
 
 def train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str | os.PathLike,
           config: TrainConfig, experiment_dir: str | os.PathLike, device: str | torch.device | None = None,
-          progress: bool = True, force: bool = False, restart_on_change: bool = False) -> TrainResult:
+          progress: bool = True, force: bool = False, restart_on_change: bool = False, nproc: int = 1) -> TrainResult:
     """Train a genotype classifier on ``train_set``, selecting checkpoints on ``tune_set`` (module docstring).
 
     ``device``: None = CUDA when available, else the CPU. ``force``: discard whatever ``experiment_dir``
     holds (a completed run, or a run to resume) and train from the start. ``restart_on_change``: when
     ``experiment_dir`` holds a run with another config or other examples, discard it and start again
-    (as a stage whose parameters changed) instead of refusing.
+    (as a stage whose parameters changed) instead of refusing. ``nproc``: train on this many processes
+    with DistributedDataParallel, started through torchrun (:mod:`lowcov.train.distributed`); 1 = this
+    process. Called inside an initialised process group, it trains as one rank of it.
+    ``config.write_deepvariant_checkpoint``: the selected checkpoint is also written in DeepVariant's
+    format afterwards (:func:`write_deepvariant_checkpoint`), by the process the caller runs.
     """
+    result = _train(train_set, tune_set, config, experiment_dir, device, progress, force, restart_on_change, nproc)
+    if config.write_deepvariant_checkpoint and Ranks.current().world == 1:
+        result.deepvariant_checkpoint = write_deepvariant_checkpoint(result)
+    return result
+
+
+#: where :func:`write_deepvariant_checkpoint` puts the selected checkpoint, under ``experiment_dir``
+DEEPVARIANT_CHECKPOINT = Path("deepvariant") / "best.ckpt"
+
+
+def write_deepvariant_checkpoint(result: TrainResult) -> Path:
+    """The run's selected checkpoint (``best.pt``, an ``inception_v3`` model) as DeepVariant's
+    ``experiment_dir/deepvariant/best.ckpt`` (+ ``example_info.json``), rewritten only when ``best.pt``
+    has other weights than the ones it was written from (``exported_from.json`` records their digest)."""
+    from ..batchnorm import weights_digest
+    from ..model import export_deepvariant_checkpoint
+
+    prefix = result.experiment_dir / DEEPVARIANT_CHECKPOINT
+    source = prefix.parent / "exported_from.json"
+    digest = weights_digest(result.best_checkpoint)
+    if (source.exists() and Path(str(prefix) + ".index").exists()
+            and json.loads(source.read_text()).get("weights_digest") == digest):
+        return prefix
+    export_deepvariant_checkpoint(result.best_checkpoint, prefix)
+    with atomic_output(source) as tmp:
+        tmp.write_text(json.dumps({"checkpoint": str(result.best_checkpoint.relative_to(result.experiment_dir)),
+                                   "step": result.best_step, "weights_digest": digest}, indent=1) + "\n")
+    logger.info("%s: selected checkpoint (step %d) written in DeepVariant's format as %s", result.experiment_dir,
+                result.best_step, prefix)
+    return prefix
+
+
+def _train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str | os.PathLike,
+           config: TrainConfig, experiment_dir: str | os.PathLike, device: str | torch.device | None,
+           progress: bool, force: bool, restart_on_change: bool, nproc: int) -> TrainResult:
     validate_config(config)
     train_set, tune_set = open_example_set(train_set), open_example_set(tune_set)
-    if distributed_context()[1] > 1:
-        raise NotImplementedError("multi-process (DistributedDataParallel) training is not built yet; "
-                                  "see lowcov.train.distributed_context for the hook")
+    ranks = Ranks.current()
+    if nproc < 1 or (ranks.world > 1 and nproc not in (1, ranks.world)):
+        raise InputError(f"nproc={nproc}: expected 1 or more" + (
+            f" (this process is one of a group of {ranks.world})" if ranks.world > 1 else ""))
+    if ranks.world == 1 and nproc > 1:
+        from .distributed import train_on_processes
+
+        # a run completed on as many processes is reused without starting them
+        as_launched = _Trainer(train_set, tune_set, config, Path(experiment_dir), torch.device("cpu"), progress,
+                               Ranks(0, nproc, nproc))
+        record = None if force else as_launched.completed_record()
+        if record is not None:
+            logger.info("%s: training already complete on %d processes with this config; reusing it",
+                        as_launched.dir, nproc)
+            return _result_from_record(as_launched.dir, record, reused=True, resumed_from=None)
+        return train_on_processes(train_set, tune_set, config, experiment_dir, nproc, device=device,
+                                  progress=progress, force=force, restart_on_change=restart_on_change)
+    ranks.check_batch_size(config.batch_size)
     channels = list(train_set.info["channels"])
     if (tune_set.shape, list(tune_set.info["channels"])) != (train_set.shape, channels):
         raise InputError(f"tune set {tune_set.directory} has geometry {tune_set.shape} and channels "
                          f"{tune_set.info['channels']} but training set {train_set.directory} has "
                          f"{train_set.shape} and {channels}")
-    trainer = _Trainer(train_set, tune_set, config, Path(experiment_dir), select_device(device), progress)
-    if force:
-        trainer.clear()
-    else:
-        if restart_on_change and trainer.last_path.exists() and trainer.differing_keys() is not None:
-            logger.info("%s: config or examples changed (%s); training again from the start",
-                        trainer.dir, trainer.differing_keys() or "the example sets")
-            trainer.clear()
-        record = trainer.completed_record()
-        if record is not None:
-            logger.info("%s: training already complete with this config (best step %s); reusing it "
-                        "(force=True to retrain)", trainer.dir, record["best_step"])
-            return _result_from_record(trainer.dir, record, reused=True, resumed_from=None)
+    trainer = _Trainer(train_set, tune_set, config, Path(experiment_dir), select_device(device), progress, ranks)
+    record = ranks.leader_decides(lambda: _reusable_record(trainer, force, restart_on_change))
+    if record is not None:
+        return _result_from_record(trainer.dir, record, reused=True, resumed_from=None)
     with _torch_settings(config):
         return trainer.run()
+
+
+def _reusable_record(trainer: "_Trainer", force: bool, restart_on_change: bool) -> dict[str, Any] | None:
+    """The record of a completed run to return instead of training, after clearing what must not be kept."""
+    if force:
+        trainer.clear()
+        return None
+    if restart_on_change and trainer.last_path.exists() and trainer.differing_keys() is not None:
+        logger.info("%s: config or examples changed (%s); training again from the start",
+                    trainer.dir, trainer.differing_keys() or "the example sets")
+        trainer.clear()
+    record = trainer.completed_record()
+    if record is not None:
+        logger.info("%s: training already complete with this config (best step %s); reusing it "
+                    "(force=True to retrain)", trainer.dir, record["best_step"])
+    return record
 
 
 class _Trainer:
     """One invocation of :func:`train`: model, optimiser, EMA, progress, and the files in ``experiment_dir``."""
 
     def __init__(self, train_set: ExampleSet, tune_set: ExampleSet, config: TrainConfig, experiment_dir: Path,
-                 device: torch.device, show_progress: bool) -> None:
+                 device: torch.device, show_progress: bool, ranks: Ranks = Ranks()) -> None:
         self.train_set, self.tune_set, self.config = train_set, tune_set, config
+        self.ranks = ranks
         self.dir = experiment_dir
         self.checkpoint_dir = experiment_dir / "checkpoints"
         self.log_path = experiment_dir / LOG_NAME
@@ -211,7 +277,9 @@ class _Trainer:
         self.device = device
         self.dtype = training_dtype(config, device)
         self.show_progress = show_progress
-        self.data_signature = {"train": dataset_signature(train_set), "tune": dataset_signature(tune_set)}
+        # the code that trains is part of a run's identity, as the examples are: a changed trainer retrains
+        self.data_signature = {"train": dataset_signature(train_set), "tune": dataset_signature(tune_set),
+                               "code": code_digest(__name__)}
         self.init_report: dict[str, Any] = {}
         self.state = _Progress()
         self.steps_per_epoch = 1  # set by run() once the training set has been scanned
@@ -224,39 +292,44 @@ class _Trainer:
     def run(self) -> TrainResult:
         config, device = self.config, self.device
         height, width, _ = self.train_set.shape
-        self.stream = TrainingStream(self.train_set, config.seed, read_ahead=core_free_for_reading(device))
+        ranks = self.ranks
+        self.stream = TrainingStream(self.train_set, config.seed,
+                                     read_ahead=core_free_for_reading(device, ranks.local_world))
         if self.stream.n_examples == 0:
             raise InputError(f"training set {self.train_set.directory} has no labelled examples")
-        self.tune = TuneData(self.tune_set, config.num_validation_examples, config.tune_in_memory_max_bytes)
-        if self.tune.n_examples == 0:
-            raise InputError(f"tune set {self.tune_set.directory} has no labelled examples")
+        if ranks.leader:  # only rank 0 tunes
+            self.tune = TuneData(self.tune_set, config.num_validation_examples, config.tune_in_memory_max_bytes)
+            if self.tune.n_examples == 0:
+                raise InputError(f"tune set {self.tune_set.directory} has no labelled examples")
         self.steps_per_epoch = self.stream.steps_per_epoch(config.batch_size)
         self.eval_batch_size = max(64, min(config.batch_size, 1024))
 
         self.model, self.init_report = build_initial_model(config, height, width, self.train_set.info["channels"])
         self.model.to(device)
         self.optimizer = make_optimizer(self.model, config)
-        self.ema = WeightEMA(self.model, config.ema_momentum) if config.use_ema else None
+        self.ema = WeightEMA(self.model, config.ema_momentum) if config.use_ema and ranks.leader else None
         # Tuning, checkpoints and the best checkpoint use the EMA weights, as DeepVariant does.
         self.evaluated_model = self.ema.model if self.ema is not None else self.model
-        if self.last_path.exists():
+        if ranks.leader_decides(self.last_path.exists):
             self._resume()
         else:
-            self.clear()
-            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            self._write_log_header()
+            if ranks.leader:
+                self.clear()
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                self._write_log_header()
             torch.manual_seed(config.seed + 1)  # the dropout stream, independent of how the model was built
+        self.trained_model = ranks.wrap(self.model, device)
         self._segment_start = time.perf_counter() - self.state.wall_seconds
 
         state = self.state
         bar = None
-        if self.show_progress:
+        if self.show_progress and ranks.leader:
             from tqdm import tqdm
             # disable=None: a bar on a terminal, none in a notebook run by papermill (the log has the figures)
             bar = tqdm(total=self.steps_per_epoch * config.num_epochs, initial=state.step, unit="step",
                        desc="train", dynamic_ncols=True, disable=None)
         try:
-            if state.step == 0 and config.init_checkpoint and not state.warm_start_metrics:
+            if ranks.leader and state.step == 0 and config.init_checkpoint and not state.warm_start_metrics:
                 # DeepVariant evaluates a warm-start model before training: its score is the bar to beat.
                 self._consistent = False
                 self._evaluate_and_checkpoint("init")
@@ -276,9 +349,13 @@ class _Trainer:
                         break
             if not state.finished:
                 state.finished = "num_epochs"
-                self._save_last()
+                if ranks.leader:
+                    self._save_last()
         except KeyboardInterrupt:
-            if self._consistent:
+            if ranks.world > 1:  # the ranks cannot agree on a state now; last.pt is the last tune's
+                logger.warning("interrupted at step %d; a re-run resumes from the last saved %s", state.step,
+                               self.last_path)
+            elif self._consistent:
                 logger.warning("interrupted at step %d; saving %s to resume from", state.step, self.last_path)
                 self._save_last()
             else:
@@ -288,29 +365,34 @@ class _Trainer:
             if bar is not None:
                 bar.close()
 
-        self._write_record(complete=True)
-        logger.info("%s: finished (%s) after %d steps; best step %s with %s=%.5f", self.dir, state.finished,
-                    state.step, state.best_step, config.best_checkpoint_metric, state.best_value)
-        record = json.loads(self.record_path.read_text())
+        if ranks.leader:
+            self._write_record(complete=True)
+            logger.info("%s: finished (%s) after %d steps; best step %s with %s=%.5f", self.dir, state.finished,
+                        state.step, state.best_step, config.best_checkpoint_metric, state.best_value)
+        record = ranks.leader_decides(lambda: json.loads(self.record_path.read_text()))
         return _result_from_record(self.dir, record, reused=False, resumed_from=self.resumed_from)
 
     def _train_step(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """One optimiser update (plus EMA); returns the batch's cross-entropy and the learning rate used."""
-        config, state, model = self.config, self.state, self.model
+        config, state, model, ranks = self.config, self.state, self.model, self.ranks
         self._consistent = False  # until _after_step has run
         started = time.perf_counter()
+        batch_examples = len(labels)
+        images, labels, data_weight = ranks.batch_part(images, labels)
+        if ranks.world > 1:
+            torch.manual_seed(ranks.dropout_seed(config.seed, state.step))
         learning_rate = learning_rate_at(state.step, config, self.steps_per_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
-        model.train()
+        self.trained_model.train()
         if config.freeze_batch_norm:
             for layer in batch_norm_layers(model):
                 layer.eval()
         inputs = torch.from_numpy(images).to(self.device, non_blocking=True)
         targets = torch.from_numpy(labels.astype(np.int64)).to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            logits = model(inputs)
-        loss, objective = training_objective(logits.float(), targets, model, config)
+            logits = self.trained_model(inputs)
+        loss, objective = training_objective(logits.float(), targets, model, config, data_weight)
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         if config.optimizer == "sgd" and config.optimizer_weight_decay:
@@ -321,11 +403,11 @@ class _Trainer:
             self.ema.update(model)
         loss_value = float(loss.detach())
         elapsed = time.perf_counter() - started
-        state.train_loss_sum += loss_value
+        state.train_loss_sum += loss_value * data_weight  # the ranks' mean of these is the batch's loss
         state.train_loss_steps += 1
-        state.interval_examples += len(labels)
+        state.interval_examples += batch_examples
         state.interval_seconds += elapsed
-        state.total_examples += len(labels)
+        state.total_examples += batch_examples
         state.total_train_seconds += elapsed
         state.step += 1
         state.batch_in_epoch += 1
@@ -335,16 +417,33 @@ class _Trainer:
 
     def _after_step(self) -> None:
         """Tune, log, early-stop and max_steps decisions after a step."""
-        config, state = self.config, self.state
+        config, state, ranks = self.config, self.state, self.ranks
         scheduled = state.batch_in_epoch == 0 or bool(
             config.tune_every_steps and state.step % config.tune_every_steps == 0)
+        log_row = not scheduled and bool(config.log_every_steps and state.step % config.log_every_steps == 0)
+        stopping = not state.finished and self._max_steps_reached()
+        if ranks.world > 1 and (scheduled or log_row or stopping):
+            self._gather_ranks()
         if scheduled:
-            self._evaluate_and_checkpoint("tune")
-        elif config.log_every_steps and state.step % config.log_every_steps == 0:
+            if ranks.leader:
+                self._evaluate_and_checkpoint("tune")
+            state.finished = ranks.leader_decides(lambda: state.finished)  # rank 0 decides early stopping
+        elif log_row and ranks.leader:
             self._log_row("train")
-        if not state.finished and self._max_steps_reached():
+        if stopping and not state.finished:
             state.finished = "max_steps"
-            self._stop_at_max_steps(scheduled)
+            if ranks.leader:
+                self._stop_at_max_steps(scheduled)
+        if not ranks.leader and (scheduled or log_row):
+            self._restart_interval()
+
+    def _gather_ranks(self) -> None:
+        """What rank 0 reads from all ranks before it logs, tunes or saves: the mean training loss over the
+        ranks and the ranks' mean batch-norm statistics (also given to the EMA model)."""
+        self.state.train_loss_sum = self.ranks.mean(self.state.train_loss_sum, self.device)
+        self.ranks.average_batch_norm_statistics(self.model)
+        if self.ema is not None:
+            self.ema.copy_buffers(self.model)
 
     def _max_steps_reached(self) -> bool:
         config, state = self.config, self.state
@@ -425,6 +524,7 @@ class _Trainer:
         if (record.get("complete") and record.get("checkpoint_rule") == CHECKPOINT_RULE
                 and _comparable(recorded) == _comparable(wanted)
                 and recorded.get("max_steps", 0) == wanted["max_steps"]
+                and record.get("processes", 1) == self.ranks.world
                 and record.get("data") == self.data_signature and self.best_path.exists()):
             return record
         return None
@@ -437,6 +537,8 @@ class _Trainer:
         extra = payload.get("extra", {})
         if extra.get("checkpoint_rule") != CHECKPOINT_RULE:
             return ["checkpoint_rule"]
+        if extra.get("processes", 1) != self.ranks.world:  # per-rank batch norm: another nproc, another result
+            return ["nproc"]
         if extra.get("data") == self.data_signature and _comparable(saved) == _comparable(wanted):
             return None
         saved, wanted = _comparable(saved), _comparable(wanted)
@@ -462,7 +564,8 @@ class _Trainer:
         self.resumed_from = self.state.step
         if self.state.finished == "max_steps":
             self.state.finished = ""  # the limit that stopped it may have been raised
-        self._truncate_log(self.state.step)
+        if self.ranks.leader:
+            self._truncate_log(self.state.step)
         logger.info("%s: resuming from step %d (epoch %.2f)", self.dir, self.state.step, self._epoch_float())
 
     # ----- files -----
@@ -485,6 +588,8 @@ class _Trainer:
             "init_report": self.init_report,
             "checkpoint_rule": CHECKPOINT_RULE,
         }
+        if self.ranks.world > 1:
+            extra["processes"] = self.ranks.world
         save_checkpoint(self.last_path, self.model, train_config=self.config.to_dict(), step=self.state.step,
                         epoch=self._epoch_float(), extra=extra)
 
@@ -526,6 +631,10 @@ class _Trainer:
                         "tune_f1_het": metrics["tune/f1_het"], "tune_f1_homalt": metrics["tune/f1_homalt"]})
         with open(self.log_path, "a", newline="") as handle:
             csv.DictWriter(handle, fieldnames=LOG_COLUMNS).writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
+        self._restart_interval()
+
+    def _restart_interval(self) -> None:
+        state = self.state
         state.train_loss_sum, state.train_loss_steps = 0.0, 0
         state.interval_examples, state.interval_seconds = 0, 0.0
 
@@ -551,6 +660,8 @@ class _Trainer:
             "config": self.config.to_dict(),
             "data": self.data_signature,
         }
+        if self.ranks.world > 1:
+            record["processes"] = self.ranks.world
         with atomic_output(self.record_path) as tmp:
             tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
 

@@ -31,6 +31,11 @@ class WeightEMA:
         current = [p.detach() for p in model.parameters()]
         torch._foreach_mul_(averaged, self.momentum)
         torch._foreach_add_(averaged, current, alpha=1.0 - self.momentum)
+        self.copy_buffers(model)
+
+    @torch.no_grad()
+    def copy_buffers(self, model: nn.Module) -> None:
+        """Take ``model``'s batch-norm statistics (after the ranks of a multi-process run averaged them)."""
         for mine, theirs in zip(self.model.buffers(), model.buffers()):
             mine.copy_(theirs)
 
@@ -41,16 +46,19 @@ def l2_penalty(model: nn.Module) -> torch.Tensor:
     return torch.stack([k.pow(2).sum() for k in kernels]).sum()
 
 
-def training_objective(logits: torch.Tensor, targets: torch.Tensor, model: nn.Module, config: TrainConfig
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def training_objective(logits: torch.Tensor, targets: torch.Tensor, model: nn.Module, config: TrainConfig,
+                       data_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(cross-entropy with label smoothing, the minimised objective = that + weight_decay * L2 of kernels).
 
     Label smoothing as Keras' CategoricalCrossentropy: targets become ``(1 - s) * one_hot + s / 3``.
+    ``data_weight`` scales the cross-entropy in the objective: a rank's share of a short global batch
+    (:meth:`lowcov.train.distributed.Ranks.batch_part`).
     """
     loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
+    data_term = loss if data_weight == 1.0 else loss * data_weight
     if not config.weight_decay:
-        return loss, loss
-    return loss, loss + config.weight_decay * l2_penalty(model)
+        return loss, data_term
+    return loss, data_term + config.weight_decay * l2_penalty(model)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -66,7 +74,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 def distributed_context() -> tuple[int, int]:
     """(rank, world size) of an initialised torch.distributed process group, else (0, 1).
 
-    This is the documented hook for multi-GPU training (module docstring); :func:`train` is single-process.
+    :func:`~lowcov.train.train` called inside such a group trains as one of its ranks
+    (:mod:`lowcov.train.distributed`).
     """
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -96,6 +105,7 @@ def training_dtype(config: TrainConfig, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def core_free_for_reading(device: torch.device) -> bool:
-    """Whether a background shard reader would have a core to itself (see :class:`TrainingStream`)."""
-    return device.type != "cpu" or torch.get_num_threads() < (os.cpu_count() or 1)
+def core_free_for_reading(device: torch.device, processes: int = 1) -> bool:
+    """Whether a background shard reader would have a core to itself (see :class:`TrainingStream`) when
+    ``processes`` training processes share this machine."""
+    return device.type != "cpu" or torch.get_num_threads() * processes < (os.cpu_count() or 1)
