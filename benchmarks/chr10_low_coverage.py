@@ -1,6 +1,9 @@
 """The original model against bcftools on the tune contig chr10, at full coverage and at 50 %, with an error breakdown.
 
-    python benchmarks/chr10_low_coverage.py [--variant baseline] [--against baseline] [--threads 2]
+    python benchmarks/chr10_low_coverage.py [--variant baseline] [--model train|book] [--against VARIANT ...]
+
+``--model book`` calls with chapter 3's original model instead of training one (a change of the calling
+examples alone, in a minute or two); ``--against book:baseline`` adds the paired difference to that run.
 
 Issue 16's yardstick for changes to the native engine (realignment, pileup drawing, allele pairs, read
 fractions), measured where the book may look: chr10, never the test contig chr1. Each ``--variant`` (see
