@@ -1,6 +1,6 @@
 """make_examples throughput on the demo DNA (examples per second per worker) and its peak memory.
 
-    python benchmarks/benchmark_examples.py [--region chr2:1-300000] [--workers 1]
+    python benchmarks/benchmark_examples.py [--region chr2:1-300000] [--workers 1] [--no-realign] [--no-allele-pairs]
 
 Budget (issue: native caller): >= 200 examples/s per core on the demo DNA.
 """
@@ -13,6 +13,7 @@ import time
 
 from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.layout import Layout
+from lowcov.realigner import RealignerConfig
 
 
 def main() -> None:
@@ -20,9 +21,13 @@ def main() -> None:
     parser.add_argument("--region", default="chr2:1-400000")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--mode", default="training", choices=["training", "calling"])
+    parser.add_argument("--no-realign", action="store_true", help="without local realignment (issue 16)")
+    parser.add_argument("--no-allele-pairs", action="store_true", help="without allele-pair images (issue 16)")
     args = parser.parse_args()
     layout = Layout("demo")
-    config = ExamplesConfig(mode=args.mode, threads=args.workers, region_size=100_000)
+    config = ExamplesConfig(mode=args.mode, threads=args.workers, region_size=100_000,
+                            realigner=RealignerConfig(enabled=not args.no_realign),
+                            allele_pairs=not args.no_allele_pairs)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         examples = make_examples(layout.dna_bam, layout.dna_reference, f"{tmp}/ex", [args.region], config,

@@ -56,6 +56,42 @@ class Candidate:
     def key(self) -> tuple[int, str, str]:
         return self.pos, self.ref, self.alt
 
+    @property
+    def keys(self) -> tuple[tuple[int, str, str], ...]:
+        """The normalised alleles this candidate's image asks about (one; two for an allele pair)."""
+        return (self.key,)
+
+
+@dataclass(frozen=True, order=True)
+class AllelePair(Candidate):
+    """Two candidates at one position in one image, as DeepVariant draws every pair of alt alleles of a
+    multi-allelic site (deepvariant/pileup_image.py): ``ref`` is the longer REF, ``alt`` the two ALTs
+    extended to it and joined by a comma (the convention of lowcov's example metadata)."""
+
+    members: tuple[Candidate, ...] = ()
+
+    @property
+    def is_indel(self) -> bool:
+        return any(m.is_indel for m in self.members)
+
+    @property
+    def keys(self) -> tuple[tuple[int, str, str], ...]:
+        return tuple(m.key for m in self.members)
+
+
+def allele_pairs(candidates: list[Candidate]) -> list[AllelePair]:
+    """Every pair of candidates that share a position (the candidates sorted by position)."""
+    pairs = []
+    for i, first in enumerate(candidates):
+        for second in candidates[i + 1:]:
+            if second.pos != first.pos:
+                break
+            ref = max(first.ref, second.ref, key=len)
+            alts = ",".join(m.alt + ref[len(m.ref):] for m in (first, second))
+            pairs.append(AllelePair(first.contig, first.pos, ref, alts, first.alt_count + second.alt_count,
+                                    max(first.depth, second.depth), (first, second)))
+    return pairs
+
 
 class IndelNormaliser:
     """Turns a read's raw insertion/deletion into the normalised (pos, ref, alt), with a cache."""

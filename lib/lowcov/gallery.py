@@ -18,10 +18,11 @@ def example_gallery(examples: ExampleSet, limit: int = 4000) -> dict[str, tuple]
     title -> (image, metadata dict)."""
     data = examples.load(limit=limit)
     is_indel = [len(r) != len(a) for r, a in zip(data.meta["ref"], data.meta["alt"])]
+    single = ["," not in str(a) for a in data.meta["alt"]]  # allele-pair images are not shown
     wanted = {
-        "het SNP": lambda i: data.labels[i] == 1 and not is_indel[i],
-        "hom-alt indel": lambda i: data.labels[i] == 2 and is_indel[i],
-        "false candidate": lambda i: data.labels[i] == 0 and data.meta["alt_count"][i] >= 3,
+        "het SNP": lambda i: single[i] and data.labels[i] == 1 and not is_indel[i],
+        "hom-alt indel": lambda i: single[i] and data.labels[i] == 2 and is_indel[i],
+        "false candidate": lambda i: single[i] and data.labels[i] == 0 and data.meta["alt_count"][i] >= 3,
     }
     gallery = {}
     for title, accept in wanted.items():

@@ -10,8 +10,10 @@ Like DeepVariant's ``make_examples``, in two modes:
 * ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
   genomic order.
 
-Multi-allelic sites get one example per alternate allele (DeepVariant also draws images for pairs of
-alleles; :mod:`lowcov.postprocess_variants` combines the per-allele predictions instead).
+Multi-allelic sites get one example per alternate allele, and with ``allele_pairs`` one per pair of
+alternate alleles as DeepVariant makes them: a pair's image marks the reads carrying either allele, its
+label counts the genotype's alleles among the pair, and :mod:`lowcov.postprocess_variants` combines the
+predictions with DeepVariant's rule. Reads are realigned around indels first (:mod:`lowcov.realigner`).
 
 Work is split into regions run as shards by :mod:`lowcov.executor` (in this process, on local worker
 processes, or on a Dask cluster); each region reads its BAM records once
@@ -36,12 +38,13 @@ import pysam
 from . import InputError
 from .normalize import is_sequence_allele, normalize
 from .benchmark.regions import RegionSet
-from .candidates import CandidateConfig, IndelNormaliser, find_candidates, read_indel_keys
+from .candidates import CandidateConfig, IndelNormaliser, allele_pairs, find_candidates, read_indel_keys
 from .executor import ENV_VAR, ExecutorError, run_shards
 from .fileio import temporary_name
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .pileup import PileupConfig, draw
+from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
 from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
 
@@ -56,6 +59,8 @@ class ExamplesConfig:
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     pileup: PileupConfig = field(default_factory=PileupConfig)
     reads: ReadFilter = field(default_factory=ReadFilter)
+    #: local realignment around indels before counting alleles and drawing (DeepVariant's default for short reads)
+    realigner: RealignerConfig = field(default_factory=RealignerConfig)
     partition_size: int = 1000
     max_reads_per_partition: int = 1500
     #: bases per shard (one task of lowcov.executor)
@@ -65,6 +70,9 @@ class ExamplesConfig:
     seed: int = 1
     #: examples per output shard after shuffling (training mode)
     examples_per_shard: int = 2000
+    #: also an image for each pair of alt alleles at a multi-allelic site, as DeepVariant makes them (off until
+    #: a model trained with them is measured on the tune contig: issue 16)
+    allele_pairs: bool = False
     #: make examples at each of these fractions of the reads (templates kept by name, like
     #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
     read_fractions: tuple[float, ...] = (1.0,)
@@ -129,8 +137,18 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     if not len(chosen):
         return []
     window_start = max(0, start - half)
-    reads = lay_out(records.subset(chosen), window_start, end + half, name_rank[chosen])
+    partition_records, carried = records.subset(chosen), {}
+    if config.realigner.enabled:
+        realigned = realign(partition_records, fasta.fetch, region_contig, normaliser, config.realigner,
+                            span=(window_start, end + half))
+        partition_records, carried = realigned.records, realigned.carried
+    reads = lay_out(partition_records, window_start, end + half, name_rank[chosen])
     indels = read_indel_keys(reads, normaliser, config.candidates.max_indel_length)
+    for read, alleles in carried.items():  # a read ending inside an insertion carries the whole allele
+        if alleles:
+            indels[read] = alleles
+        else:
+            indels.pop(read, None)
     reference = fasta.fetch(region_contig, start, end)
     candidates = find_candidates(reads, indels, region_contig, start, end, reference, config.candidates)
     if not candidates:
@@ -140,7 +158,8 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     window_codes[np.frombuffer(window_seq.upper().encode(), dtype=np.uint8) == ord("N")] = 5
     all_reads = np.arange(len(reads))
     out = []
-    for cand in candidates:
+    pairs = allele_pairs(candidates) if config.allele_pairs else []
+    for cand in sorted(candidates + pairs, key=lambda c: (c.pos, len(c.keys), c.ref, c.alt)):
         centre = cand.anchor
         codes_here = reads.code_at(all_reads, centre)
         covering = np.flatnonzero(codes_here != 0)
@@ -149,10 +168,14 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
             pick = np.random.default_rng([config.seed, cand.pos]).choice(len(covering), pileup.max_reads,
                                                                          replace=False)
             covering = covering[np.sort(pick)]
-        if cand.is_indel:
-            supports = np.array([cand.key in indels.get(int(i), ()) for i in covering], dtype=bool)
-        else:
-            supports = codes_here[covering] == CODE_OF_BYTE[ord(cand.alt)]
+        # a pair's image marks the reads that carry either of its alleles
+        members = getattr(cand, "members", ()) or (cand,)
+        supports = np.zeros(len(covering), dtype=bool)
+        for member in members:
+            if member.is_indel:
+                supports |= np.array([member.key in indels.get(int(i), ()) for i in covering], dtype=bool)
+            else:
+                supports |= codes_here[covering] == CODE_OF_BYTE[ord(member.alt)]
         # reference codes for the image's columns (zeros past the contig ends)
         ref_cols = np.zeros(pileup.width, dtype=np.uint8)
         lo = centre - half
@@ -193,7 +216,8 @@ def _run_region(task) -> dict:
                 produced = [p for p, keep in zip(produced, inside) if keep]
             for cand, image in produced:
                 images.append(image)
-                labels.append(min(truth.get(cand.key, 0), 2) if truth is not None else -1)
+                # DeepVariant's label: how many of the genotype's alleles are among the image's alt alleles
+                labels.append(min(sum(truth.get(key, 0) for key in cand.keys), 2) if truth is not None else -1)
                 for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
                                     ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
                     meta[name].append(value)

@@ -14,6 +14,18 @@ base_differs_from_ref  254 if the read's base differs from the reference, else 5
 insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
 =====================  ==========================================================
 
+Insertions and deletions: by default (``indel_drawing="lowcov"``) the base before an insertion is drawn
+with read_base 0 and otherwise as the read's base (matching the reference), and deleted bases are drawn
+with read_base 0, the lower quality of the flanking bases and base_differs_from_ref 254.
+``indel_drawing="deepvariant"`` draws them as DeepVariant does (deepvariant/pileup_channel_lib.cc,
+``CalculateBaseLevelData``): the read's base before an insertion or a deletion (the anchor) becomes the
+indel-anchoring character ``*`` (read_base 0, base_differs_from_ref 254, base_quality of the first
+inserted base for an insertion, of the anchor base itself for a deletion) and the deleted bases get no
+pixel (0 in every channel). It needs a model trained on such images and is not the default until the
+tune contig shows that it helps (issue 16). Soft-clipped bases are never drawn, in DeepVariant either (a
+soft clip gets no column); the realigner (:mod:`lowcov.realigner`) is what turns clipped bases into
+aligned ones.
+
 The reference rows draw the reference base, quality 254, mapping quality 254, forward strand, "does not
 support", "matches" and insert size 254. The first six channels are DeepVariant's ``BASE_CHANNELS``;
 DeepVariant's WGS models since 1.4 add ``insert_size`` (``--channel_list BASE_CHANNELS,insert_size``,
@@ -43,6 +55,7 @@ QUALITY_PIXEL = (254 * np.minimum(np.arange(256), 40) / 40).astype(np.uint8)
 STRAND_PIXEL = {False: 70, True: 240}
 SUPPORTS, NOT_SUPPORTS = 254, 152
 DIFFERS, MATCHES = 254, 50
+INDEL_DRAWINGS = ("deepvariant", "lowcov")
 
 
 @dataclass(frozen=True)
@@ -51,8 +64,12 @@ class PileupConfig:
     width: int = 221
     ref_rows: int = 5
     channels: tuple[str, ...] = DEFAULT_CHANNELS
+    #: "lowcov" or "deepvariant" (the anchor drawn as ``*``, deleted bases blank): see the module docstring
+    indel_drawing: str = "lowcov"
 
     def __post_init__(self):
+        if self.indel_drawing not in INDEL_DRAWINGS:
+            raise ValueError(f"indel_drawing must be one of {INDEL_DRAWINGS}, got {self.indel_drawing!r}")
         unknown = set(self.channels) - set(DEFAULT_CHANNELS)
         if unknown:
             raise ValueError(f"unknown pileup channel(s) {sorted(unknown)}; available: {DEFAULT_CHANNELS}")
@@ -86,8 +103,8 @@ def channel_slots(config: PileupConfig) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offset, codes, quals, mapq, reverse,
-          insert_pixel, ins_first, ins_count, ins_anchor, window_codes, window_start, base_pixel, quality_pixel,
-          reference_values):
+          insert_pixel, ins_first, ins_count, ins_anchor, ins_quality, del_first, del_count, del_anchor,
+          deepvariant_indels, window_codes, window_start, base_pixel, quality_pixel, reference_values):
     width = image.shape[1]
     n_channels = len(slots)
     values = np.zeros(n_channels, np.uint8)
@@ -110,14 +127,25 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offse
         for pos in range(start, stop):
             col = pos - first
             code = codes[offset[i] + pos - lo[i]]
+            if deepvariant_indels and code == 6:
+                continue  # DeepVariant gives deleted bases no pixel
             covered = code != 0
             base = base_pixel[code]
+            quality = quals[offset[i] + pos - lo[i]]
+            differs = covered and (code != window_codes[pos - window_start] or code == 6)
             for e in range(ins_first[i], ins_first[i] + ins_count[i]):
                 if ins_anchor[e] == pos:  # an insertion follows this base
                     base = 0
-            differs = covered and (code != window_codes[pos - window_start] or code == 6)
+                    if deepvariant_indels:
+                        quality = ins_quality[e]
+                        differs = True
+            if deepvariant_indels:
+                for e in range(del_first[i], del_first[i] + del_count[i]):
+                    if del_anchor[e] == pos:  # a deletion follows this base
+                        base = 0
+                        differs = True
             values[0] = base
-            values[1] = quality_pixel[quals[offset[i] + pos - lo[i]]]
+            values[1] = quality_pixel[quality]
             values[2] = mapq_value if covered else 0
             values[3] = strand_value if covered else 0
             values[4] = support_value if covered else 0
@@ -135,17 +163,19 @@ def draw(config: PileupConfig, centre: int, ref_cols: np.ndarray, reads: LaidOut
     of the reads to draw, in row order, and ``supports`` whether each carries the candidate's allele;
     ``window_codes`` the reference's codes from ``reads.window_start``."""
     image = np.zeros((config.height, config.width, len(config.channels)), dtype=np.uint8)
-    ins_first, ins_count = _events_per_read(reads)
+    ins_first, ins_count = _events_per_read(reads.ins_read, len(reads))
+    del_first, del_count = _events_per_read(reads.del_read, len(reads))
     _draw(image, config.ref_rows, channel_slots(config), centre - config.half_width, ref_cols,
           np.asarray(rows, np.int64), np.asarray(supports, np.bool_), reads.lo, reads.hi, reads.offset, reads.codes,
           reads.quals, reads.mapq, reads.reverse, insert_size_pixels(reads.fragment_length), ins_first, ins_count,
-          reads.ins_anchor, window_codes,
+          reads.ins_anchor, reads.ins_quality, del_first, del_count, reads.del_anchor,
+          config.indel_drawing == "deepvariant", window_codes,
           reads.window_start, BASE_PIXEL, QUALITY_PIXEL, _REFERENCE_ROW_VALUES)
     return image
 
 
-def _events_per_read(reads: LaidOutReads) -> tuple[np.ndarray, np.ndarray]:
-    """First insertion event and number of insertion events of each read (events are in read order)."""
-    count = np.bincount(reads.ins_read, minlength=len(reads)).astype(np.int64)
+def _events_per_read(event_read: np.ndarray, n_reads: int) -> tuple[np.ndarray, np.ndarray]:
+    """First event and number of events of each read (events are listed in read order)."""
+    count = np.bincount(event_read, minlength=n_reads).astype(np.int64)
     first = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64) if len(count) else count
     return first, count

@@ -6,10 +6,16 @@ phred-scaled genotype probabilities normalised to 0 at the best genotype (all ca
 and at ``max_qual`` for QUAL). Hom-ref calls are kept with FILTER ``RefCall``, non-ref calls below
 ``min_qual`` get ``LowQual``, the rest ``PASS``, as DeepVariant's postprocess_variants does.
 
-Multi-allelic sites (several examples with the same POS) are combined: the two alt alleles with the
-highest non-ref probability form one record whose genotype probabilities are products of the
-per-allele ones: P(0/0) ~ a0*b0, P(0/1) ~ a1*b0, P(1/1) ~ a2*b0, P(0/2) ~ a0*b1, P(1/2) ~ a1*b1,
-P(2/2) ~ a0*b2 (normalised). This is simpler than DeepVariant, which draws images for allele pairs.
+Multi-allelic sites (several examples with the same POS) are combined as DeepVariant's
+``merge_predictions`` does without its multi-allelic model: alt alleles whose own image gives QUAL below
+``MULTI_ALLELIC_QUAL_FILTER`` (DeepVariant's ``--multi_allelic_qual_filter`` default, 1) are pruned (the
+best one always stays); of the rest the two with the highest non-ref probability form one record (lowcov
+writes at most two alts). With a ∈ the first allele's image (hom-ref, het, hom-alt), b the second's and
+c their pair image's (reads carrying either allele marked), each genotype takes the smallest probability
+any image gives it: P(0/0) = min(a0, b0, c0), P(0/1) = min(a1, c1), P(1/1) = min(a2, c2),
+P(0/2) = min(b1, c1), P(1/2) = c2, P(2/2) = min(b2, c2), normalised. Example sets without pair images
+(made with ``allele_pairs=False``) use products instead: P(0/0) ~ a0*b0, P(0/1) ~ a1*b0, P(1/1) ~ a2*b0,
+P(0/2) ~ a0*b1, P(1/2) ~ a1*b1, P(2/2) ~ a0*b2.
 Reads probabilities and example metadata (from :mod:`lowcov.call_variants`) and the reference; writes a
 bgzipped, tabix-indexed VCF 4.2.
 """
@@ -63,9 +69,17 @@ def _header(reference: Path, sample: str, model: str, config: "CallConfig") -> p
     return header
 
 
+#: DeepVariant's --multi_allelic_qual_filter default
+MULTI_ALLELIC_QUAL_FILTER = 1.0
+
+
 def _site_records(rows: list[int], probs: np.ndarray, meta: dict) -> dict:
-    """One VCF record's fields from the examples of one position."""
-    ranked = sorted(rows, key=lambda i: -(1 - probs[i, 0]))[:2]
+    """One VCF record's fields from the examples of one position (single alleles and allele pairs)."""
+    singles = [i for i in rows if "," not in str(meta["alt"][i])]
+    pairs = [i for i in rows if "," in str(meta["alt"][i])]
+    ranked = sorted(singles, key=lambda i: -(1 - probs[i, 0]))
+    kept = [i for i in ranked if _phred_of(probs[i, 0], np.inf) >= MULTI_ALLELIC_QUAL_FILTER] or ranked[:1]
+    ranked = kept[:2]
     refs = [str(meta["ref"][i]) for i in ranked]
     ref = max(refs, key=len)
     # alleles with a shorter REF are extended by the rest of the longest REF
@@ -77,12 +91,29 @@ def _site_records(rows: list[int], probs: np.ndarray, meta: dict) -> dict:
         genotypes = BIALLELIC_GENOTYPES
     else:
         a, b = probs[ranked[0]].astype(np.float64), probs[ranked[1]].astype(np.float64)
-        gp = np.array([a[0] * b[0], a[1] * b[0], a[2] * b[0], a[0] * b[1], a[1] * b[1], a[0] * b[2]])
+        pair = _pair_of(pairs, set(alts), ref, meta)
+        if pair is None:
+            gp = np.array([a[0] * b[0], a[1] * b[0], a[2] * b[0], a[0] * b[1], a[1] * b[1], a[0] * b[2]])
+        else:
+            c = probs[pair].astype(np.float64)
+            gp = np.array([min(a[0], b[0], c[0]), min(a[1], c[1]), min(a[2], c[2]), min(b[1], c[1]), c[2],
+                           min(b[2], c[2])])
         genotypes = TRIALLELIC_GENOTYPES
-    gp = gp / gp.sum()
+    gp = gp / gp.sum() if gp.sum() > 0 else np.full(len(gp), 1 / len(gp))
     best = int(np.argmax(gp))
     return {"ref": ref, "alts": alts, "gp": gp, "best": best, "gt": genotypes[best], "depth": depth,
             "alt_counts": alt_counts}
+
+
+def _pair_of(pairs: list[int], alts: set[str], ref: str, meta: dict) -> int | None:
+    """The pair example whose two alleles are ``alts`` (written against ``ref``), if there is one."""
+    for i in pairs:
+        pair_ref = str(meta["ref"][i])
+        longer = max(pair_ref, ref, key=len)
+        if {alt + longer[len(pair_ref):] for alt in str(meta["alt"][i]).split(",")} == \
+                {alt + longer[len(ref):] for alt in alts}:
+            return i
+    return None
 
 
 def write_vcf(probs: np.ndarray, meta: dict, reference: str | os.PathLike, out_vcf: str | os.PathLike,

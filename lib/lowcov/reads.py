@@ -77,6 +77,8 @@ class LaidOutReads:
     ins_bases_offset: np.ndarray
     ins_length: np.ndarray
     ins_bases: np.ndarray  # BAM 4-bit codes
+    #: quality of each insertion's first inserted base (what DeepVariant draws at the insertion's anchor)
+    ins_quality: np.ndarray
     del_read: np.ndarray
     del_anchor: np.ndarray
     del_length: np.ndarray
@@ -118,7 +120,7 @@ def _count_events(buf, offsets):
 
 @numba.njit(cache=True, nogil=True)
 def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, ins_read, ins_anchor, ins_bases_offset,
-             ins_length, ins_bases, del_read, del_anchor, del_length, code_of_nibble, missing_quality):
+             ins_length, ins_bases, ins_quality, del_read, del_anchor, del_length, code_of_nibble, missing_quality):
     n_ins = n_del = n_ins_bases = 0
     for i in range(len(offsets)):
         at = offsets[i]
@@ -144,6 +146,7 @@ def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, ins_read
             elif op == 1:
                 ins_read[n_ins], ins_anchor[n_ins] = i, r - 1
                 ins_bases_offset[n_ins], ins_length[n_ins] = n_ins_bases, length
+                ins_quality[n_ins] = buf[qual + q] if has_quality else missing_quality
                 for j in range(length):
                     ins_bases[n_ins_bases + j] = _nibble(buf, seq, q + j)
                 n_ins += 1
@@ -193,13 +196,14 @@ def lay_out(records: bamraw.RecordTable, window_start: int, window_end: int,
     n_ins, n_del, n_ins_bases = _count_events(records.buf, records.offsets)
     ins = [np.zeros(n_ins, np.int64) for _ in range(4)]
     ins_bases = np.zeros(n_ins_bases, np.uint8)
+    ins_quality = np.zeros(n_ins, np.uint8)
     dels = [np.zeros(n_del, np.int64) for _ in range(3)]
     _lay_out(records.buf, records.offsets, records.ref_start, lo, hi, out_offset, codes, quals, *ins, ins_bases,
-             *dels, CODE_OF_NIBBLE, MISSING_QUALITY)
+             ins_quality, *dels, CODE_OF_NIBBLE, MISSING_QUALITY)
     reverse = (records.flag & 0x10) != 0
     return LaidOutReads(window_start, window_end, lo, hi, out_offset, codes, quals, records.mapq, reverse,
                         bamraw.fragment_lengths(records.buf, records.offsets),
-                        name_ranks(records) if name_rank is None else name_rank, *ins, ins_bases, *dels)
+                        name_ranks(records) if name_rank is None else name_rank, *ins, ins_bases, ins_quality, *dels)
 
 
 def overlapping(records: bamraw.RecordTable, start: int, end: int) -> np.ndarray:

@@ -63,14 +63,17 @@ def training_examples(layout: Layout, bam: Path, name: str, truth_vcf: Path, con
 
 def train_original_model(layout: Layout, overrides: Sequence[str] = DEMO_ORIGINAL_OVERRIDES,
                    read_fractions: tuple[float, ...] = DEMO_READ_FRACTIONS, examples: ExamplesConfig = ExamplesConfig(),
-                   threads: int = 2, force: bool = False, nproc: int = 1) -> tuple[ExampleSets, TrainResult]:
-    """Train (or reuse) the original model on the DNA of the training contigs (``nproc`` > 1: on that many
-    processes, :func:`lowcov.train.train`)."""
-    sets = training_examples(layout, layout.dna_bam, "dna", layout.truth_vcf, layout.confident_bed,
+                   threads: int = 2, force: bool = False, name: str = "original",
+                   nproc: int = 1) -> tuple[ExampleSets, TrainResult]:
+    """Train (or reuse) the original model on the DNA of the training contigs. ``name``: another name keeps a
+    variant's examples (``examples/dna_<name>.*``) and model (``models/<name>``) apart from the book's.
+    ``nproc`` > 1: train on that many processes (:func:`lowcov.train.train`)."""
+    examples_name = "dna" if name == "original" else f"dna_{name}"
+    sets = training_examples(layout, layout.dna_bam, examples_name, layout.truth_vcf, layout.confident_bed,
                              layout.dna_reference, replace(examples, read_fractions=read_fractions, threads=threads),
                              force=force)
     config = apply_overrides(TrainConfig(num_threads=threads), list(overrides))
-    result = train(sets.train, sets.tune, config, layout.model_dir("original"), force=force, restart_on_change=True,
+    result = train(sets.train, sets.tune, config, layout.model_dir(name), force=force, restart_on_change=True,
                    nproc=nproc)
     return sets, result
 

@@ -1,0 +1,284 @@
+"""The original model against bcftools on the tune contig chr10, at full coverage and at 50 %, with an error breakdown.
+
+    python benchmarks/chr10_low_coverage.py [--variant baseline] [--model train|book] [--against VARIANT ...]
+
+``--model book`` calls with chapter 3's original model instead of training one (a change of the calling
+examples alone, in a minute or two); ``--against book:baseline`` adds the paired difference to that run.
+
+Issue 16's yardstick for changes to the native engine (realignment, pileup drawing, allele pairs, read
+fractions), measured where the book may look: chr10, never the test contig chr1. Each ``--variant`` (see
+:data:`VARIANTS`) trains the original model as chapter 3 does (``train_original_model`` with
+``DEMO_ORIGINAL_OVERRIDES`` and ``DEMO_READ_FRACTIONS``) on examples made with the variant's settings,
+into ``models/original_<variant>``; chr10 is extracted from the DNA BAM and downsampled to 50 % with the
+demo's seed, as chapter 1 does for chr1; both are called with the model and with bcftools, benchmarked
+against the truth in chr10's confident regions, and printed with 95 % block-bootstrap intervals
+(:mod:`lowcov.bootstrap`, as chapter 7 uses it; paired against bcftools and against ``--against``).
+
+Caveat printed with the figures: chr10 is the model's tune contig (its checkpoint is selected on chr10's
+examples), so its figures are slightly optimistic for the model; they rank variants, chr1 judges them.
+
+The breakdown lists the model's false negatives and false positives by type (SNP, insertion, deletion),
+genotype, length, whether make_examples produced a candidate for the allele, the reads that carry an
+indel of the same kind nearby, and the reads soft-clipped within 10 bp. Everything lives under
+``data/<profile>/chr10/``; a re-run reuses what is done.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pysam
+
+from lowcov import bootstrap
+from lowcov.demo import DemoDataConfig
+from lowcov.downsample import downsample_bam, extract_contig
+from lowcov.layout import Layout
+from lowcov.make_examples import ExamplesConfig
+from lowcov.pileup import PileupConfig
+from lowcov.realigner import RealignerConfig
+from lowcov.shards import ExampleSet
+from lowcov.study import evaluation
+from lowcov.study.original_model import DEMO_READ_FRACTIONS, train_original_model
+
+#: example settings of each variant measured for issue 16 (the baseline is the book's)
+_BEFORE = ExamplesConfig(realigner=RealignerConfig(enabled=False))
+_DEEPVARIANT_DRAWING = PileupConfig(indel_drawing="deepvariant")
+VARIANTS: dict[str, ExamplesConfig] = {
+    "baseline": _BEFORE,  # the engine before issue 16
+    "realign_only": ExamplesConfig(),  # + local realignment: the default since issue 16
+    "pairs_only": replace(_BEFORE, allele_pairs=True),  # + allele-pair images
+    "realign_pairs": ExamplesConfig(allele_pairs=True),
+    "dv_indels": replace(_BEFORE, pileup=_DEEPVARIANT_DRAWING),  # + DeepVariant's indel drawing (needs training)
+    "all": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING, allele_pairs=True),  # every part of issue 16
+}
+#: training read fractions of a variant, when not the book's
+VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {}
+
+#: stages written for the chr10 evaluation, kept apart from the book's chr1 files
+_OWN_STAGES = {"calls", "benchmark", "examples", "coverage"}
+
+
+@dataclass(frozen=True)
+class TuneContigLayout(Layout):
+    """The book's layout with the tune contig in the test contig's place, for evaluation only (its
+    ``training_contigs`` would include chr1: never train with it)."""
+
+    variant: str = "baseline"
+
+    @property
+    def test_contig(self) -> str:
+        return Layout.tune_contig.fget(self)
+
+    def dna_test_bam(self, fraction: float = 1.0) -> Path:
+        suffix = "" if fraction >= 1.0 else f".ds{round(fraction * 100):02d}"
+        return Layout.stage(self, "dna") / f"dna.{self.test_contig}{suffix}.bam"
+
+    def stage(self, name: str) -> Path:
+        if name not in _OWN_STAGES:
+            return super().stage(name)
+        path = self.root / self.test_contig / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def examples_dir(self, name: str) -> Path:
+        return self.stage("examples") / f"{name}.{self.variant}"
+
+    def training_contigs(self, reference=None):
+        raise RuntimeError("TuneContigLayout evaluates on the tune contig; train with the book's Layout")
+
+
+def tune_contig_bams(book: Layout, tune: TuneContigLayout) -> None:
+    """chr10's reads at full coverage and at the demo's downsampled fraction (chapter 1's steps for chr1)."""
+    demo = DemoDataConfig()
+    full, low = tune.dna_test_bam(1.0), tune.dna_test_bam(demo.downsample_fraction)
+    if not full.exists():
+        extract_contig(book.dna_bam, full, tune.test_contig, threads=2)
+    if not low.exists():
+        downsample_bam(full, low, demo.downsample_fraction, seed=demo.downsample_seed, progress=False)
+
+
+def _benchmark_records(prefix: Path) -> pd.DataFrame:
+    """The benchmark's annotated VCF as rows: side (TRUTH/QUERY), decision, alleles, genotype class."""
+    rows = []
+    with pysam.VariantFile(f"{prefix}.vcf.gz") as vcf:
+        for rec in vcf:
+            if "CONF" not in (rec.info.get("Regions") or ()):
+                continue
+            for side in ("TRUTH", "QUERY"):
+                call = rec.samples[side]
+                decision = call.get("BD")
+                if decision in ("FN", "FP"):
+                    gt = [a for a in (call.get("GT") or ()) if a is not None]
+                    alt = rec.alleles[max(gt)] if gt and max(gt) > 0 else rec.alts[0]
+                    rows.append({"side": side, "decision": decision, "pos": rec.pos, "ref": rec.ref, "alt": alt,
+                                 "genotype": call.get("BLT"), "match": call.get("BK") or "."})
+    return pd.DataFrame(rows)
+
+
+def _kind(ref: str, alt: str) -> str:
+    if len(ref) == len(alt):
+        return "SNP"
+    return "insertion" if len(alt) > len(ref) else "deletion"
+
+
+def _length_class(ref: str, alt: str) -> str:
+    n = abs(len(alt) - len(ref))
+    return "0" if n == 0 else "1" if n == 1 else "2-5" if n <= 5 else "6-15" if n <= 15 else ">15"
+
+
+def read_evidence(bam: Path, contig: str, pos: int, ref: str, alt: str, near: int = 10) -> dict:
+    """Reads at a site (1-based ``pos``): depth, reads carrying an indel of the same kind and length within
+    ``near`` bp (SNP: the alt base), reads soft-clipped within ``near`` bp."""
+    kind, length = _kind(ref, alt), abs(len(alt) - len(ref))
+    depth = carrying = clipped = 0
+    with pysam.AlignmentFile(str(bam)) as reads:
+        for read in reads.fetch(contig, max(0, pos - 1 - near), pos + len(ref) + near):
+            if read.is_unmapped or read.is_secondary or read.is_duplicate or read.mapping_quality < 5:
+                continue
+            depth += 1
+            cigar = read.cigartuples or []
+            if cigar and ((cigar[0][0] == 4 and abs(read.reference_start - pos) <= near)
+                          or (cigar[-1][0] == 4 and abs(read.reference_end - pos) <= near)):
+                clipped += 1
+            if kind == "SNP":
+                carrying += any(r == pos - 1 and read.query_sequence[q] == alt
+                                for q, r in read.get_aligned_pairs(matches_only=True))
+                continue
+            at = read.reference_start
+            for op, n in cigar:
+                if (op == 1 and kind == "insertion") or (op == 2 and kind == "deletion"):
+                    if n == length and abs(at - pos) <= near:
+                        carrying += 1
+                        break
+                if op in (0, 2, 3, 7, 8):
+                    at += n
+    return {"depth": depth, "carrying": carrying, "soft_clipped_near": clipped}
+
+
+def error_breakdown(prefix: Path, bam: Path, contig: str, examples: ExampleSet) -> pd.DataFrame:
+    """The model's FNs and FPs in the confident regions, each with its read evidence and candidate status."""
+    errors = _benchmark_records(prefix)
+    if errors.empty:
+        return errors
+    candidates = set()
+    for shard in examples.iter_shards():
+        candidates.update(zip(shard.meta["position"].tolist(), shard.meta["ref"].tolist(),
+                              shard.meta["alt"].tolist()))
+    candidate_positions = {p for p, _, _ in candidates}
+    evidence = [read_evidence(bam, contig, r.pos, r.ref, r.alt) for r in errors.itertuples()]
+    errors = pd.concat([errors, pd.DataFrame(evidence)], axis=1)
+    errors["kind"] = [_kind(r, a) for r, a in zip(errors.ref, errors.alt)]
+    errors["length"] = [_length_class(r, a) for r, a in zip(errors.ref, errors.alt)]
+    errors["candidate"] = ["allele" if (p, r, a) in candidates else "site" if p in candidate_positions else "none"
+                           for p, r, a in zip(errors.pos, errors.ref, errors.alt)]
+    errors["support"] = pd.cut(errors.carrying, [-1, 0, 1, 2, 4, 1000], labels=["0", "1", "2", "3-4", "5+"])
+    return errors
+
+
+def print_breakdown(errors: pd.DataFrame, label: str) -> None:
+    if errors.empty:
+        print(f"\n{label}: no errors")
+        return
+    for decision in ("FN", "FP"):
+        part = errors[(errors.decision == decision) & (errors.side == ("TRUTH" if decision == "FN" else "QUERY"))]
+        if part.empty:
+            continue
+        print(f"\n{label}: {len(part)} {decision}")
+        for column in ("kind", "genotype", "length", "candidate", "support"):
+            table = part.groupby(["kind", column], observed=True).size().unstack(fill_value=0) \
+                if column != "kind" else part.groupby("kind").size().to_frame("n").T
+            print(table.to_string())
+        soft = part.groupby("kind").soft_clipped_near.agg(lambda s: f"{(s > 0).mean():.2f}")
+        print("share with a soft-clipped read within 10 bp:", soft.to_dict())
+
+
+def model_name(variant: str, model: str) -> str:
+    return f"original_{variant}" if model == "train" else f"book_original_{variant}"
+
+
+def run_variant(variant: str, threads: int, model: str = "train") -> dict[str, dict[str, object]]:
+    """Call chr10 at both coverages with the variant's examples and benchmark the calls and bcftools'. The
+    model: ``train`` trains (or reuses) the variant's own original model as chapter 3 does; ``book`` calls
+    with the book's original model (``models/original``, trained by chapter 3 on the engine before issue
+    16), which measures a change of the calling examples alone."""
+    book = Layout("demo")
+    tune = TuneContigLayout("demo", variant=variant)
+    tune_contig_bams(book, tune)
+    examples = VARIANTS[variant]
+    if model == "book":
+        checkpoint = book.model_dir("original") / "checkpoints" / "best.pt"
+        if not checkpoint.exists():
+            raise SystemExit(f"{checkpoint} is missing: run chapter 3 (notebook 03_original_model) first")
+    else:
+        fractions = VARIANT_READ_FRACTIONS.get(variant, DEMO_READ_FRACTIONS)
+        began = time.perf_counter()
+        _, trained = train_original_model(book, examples=examples, read_fractions=fractions, threads=threads,
+                                          name=f"original_{variant}")
+        checkpoint = trained.best_checkpoint
+        print(f"[{variant}] model {checkpoint} (step {trained.best_step}, "
+              f"{'reused' if trained.reused else f'{time.perf_counter() - began:.0f} s'})")
+    config = evaluation.EvaluationConfig(examples=replace(examples, mode="calling", threads=threads))
+    results: dict[str, dict[str, object]] = {}
+    name = model_name(variant, model)
+    for dataset in evaluation.DATASETS:
+        results[dataset] = {
+            name: evaluation.evaluate_model(tune, name, checkpoint, dataset, config),
+            "bcftools": evaluation.evaluate_peer(tune, dataset, config),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", default="baseline", choices=sorted(VARIANTS))
+    parser.add_argument("--against", nargs="*", default=[],
+                        help="variants already run (VARIANT, or book:VARIANT for one called with the book's "
+                             "model), compared paired with this one")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="train", choices=["train", "book"],
+                        help="train the variant's model (chapter 3's recipe) or call with the book's original model")
+    parser.add_argument("--no-breakdown", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    results = run_variant(args.variant, args.threads, args.model)
+    tune = TuneContigLayout("demo", variant=args.variant)
+    this = model_name(args.variant, args.model)
+    against = [model_name(o.removeprefix("book:"), "book" if o.startswith("book:") else args.model)
+               for o in args.against]
+    for name in against:  # benchmarked again from their calls (the code that made them may have changed)
+        for dataset in results:
+            results[dataset][name] = evaluation.benchmark_calls(tune, tune.calls_vcf(name, dataset), name, dataset)
+    blocks = bootstrap.Blocks.of_bed(evaluation.test_confident_bed(tune))
+    print(f"\nchr10 (the tune contig: the model's checkpoint was selected on it, so its figures flatter the "
+          f"model a little), {len(blocks)} blocks of {blocks.size} bp; ALL rows; change = paired difference "
+          f"against bcftools")
+    pd.set_option("display.width", 200)
+    for dataset, by_model in results.items():
+        table = bootstrap.intervals(by_model, blocks, baseline="bcftools")
+        table = table[table.Metric.isin(["METRIC.Recall", "METRIC.Precision", "METRIC.F1_Score"])]
+        print(f"\n== {dataset} ==")
+        print(table[["Model", "Type", "Metric", "estimate", "low", "high", "change", "change_low",
+                     "change_high"]].round(4).to_string(index=False))
+        for other in against:
+            paired = bootstrap.intervals(by_model, blocks, baseline=other)
+            paired = paired[(paired.Model == this) & (paired.Metric == "METRIC.F1_Score")]
+            print(f"-- {this} minus {other} (F1, paired):")
+            print(paired[["Type", "change", "change_low", "change_high", "direction"]].round(4).to_string(index=False))
+    if not args.no_breakdown:
+        for dataset in evaluation.DATASETS:
+            bam = evaluation.test_bam(tune, dataset)
+            examples = ExampleSet.open(tune.examples_dir(f"calling.{dataset}"))
+            for name in (this, "bcftools"):
+                errors = error_breakdown(tune.benchmark_prefix(name, dataset), bam, tune.test_contig, examples)
+                print_breakdown(errors, f"{name} on chr10 {dataset}")
+                errors.to_csv(tune.stage("benchmark") / f"{name}.{dataset}.errors.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()

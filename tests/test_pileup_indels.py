@@ -1,0 +1,67 @@
+"""Insertions and deletions drawn as DeepVariant draws them (pileup_channel_lib.cc), on hand-made reads."""
+import numpy as np
+import pysam
+
+from lowcov import bamraw
+from lowcov.pileup import PileupConfig, draw
+from lowcov.reads import CODE_OF_BYTE, ReadFilter, lay_out
+
+from conftest import random_sequence, write_fasta
+
+
+def _bam(tmp_path, seq):
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+    specs = [  # name, start, cigar, bases: an insertion after 109, a 3 bp deletion after 109, 5 clipped bases
+        ("ins", 100, "10M2I10M", seq[100:110] + "TT" + seq[110:120]),
+        ("del", 100, "10M3D10M", seq[100:110] + seq[113:123]),
+        ("clip", 105, "5S15M", "ACGTA" + seq[105:120]),
+    ]
+    path = tmp_path / "indels.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for name, start, cigar, bases in specs:
+            rec = pysam.AlignedSegment(header)
+            rec.query_name, rec.reference_id, rec.reference_start, rec.mapping_quality = name, 0, start, 60
+            rec.cigarstring, rec.query_sequence = cigar, bases
+            quals = [30] * len(bases)
+            if name == "ins":
+                quals[10] = 12  # the first inserted base
+            rec.query_qualities = quals
+            bam.write(rec)
+    pysam.index(str(path))
+    return path
+
+
+def _images(tmp_path, rng, indel_drawing):
+    seq = random_sequence(rng, 400)
+    path = _bam(tmp_path, seq)
+    records = bamraw.read_region(path, "chr1", 0, 400)
+    reads = lay_out(records.subset(ReadFilter().accepts(records)), 0, 400)
+    window_codes = CODE_OF_BYTE[np.frombuffer(seq.encode(), np.uint8)]
+    config = PileupConfig(height=6, width=31, ref_rows=3, indel_drawing=indel_drawing)
+    centre = 109  # the anchor of both indels; image columns are reference 94..124
+    image = draw(config, centre, window_codes[94:125], reads, np.arange(3), np.zeros(3, bool), window_codes)
+    return image[3:], seq  # the read rows: ins, del, clip
+
+
+def test_indel_anchors_are_drawn_as_deepvariant_draws_them(tmp_path, rng):
+    rows, _ = _images(tmp_path, rng, "deepvariant")
+    anchor = 15  # column of reference 109
+    ins, deletion, clip = rows
+    # the anchor is the indel-anchoring character: no base colour, differs from the reference
+    assert ins[anchor, 0] == 0 and ins[anchor, 5] == 254 and deletion[anchor, 0] == 0 and deletion[anchor, 5] == 254
+    # the insertion's anchor shows the quality of its first inserted base, the deletion's its own
+    assert ins[anchor, 1] == int(254 * 12 / 40) and deletion[anchor, 1] == int(254 * 30 / 40)
+    # the deleted bases (reference 110-112) are blank in every channel; the read continues after them
+    assert (deletion[anchor + 1:anchor + 4] == 0).all() and (deletion[anchor + 4, :6] > 0).all()
+    # bases next to the anchor are ordinary matches
+    assert ins[anchor - 1, 5] == 50 and ins[anchor + 1, 5] == 50
+    # soft-clipped bases get no column (the read is drawn from reference 105 on)
+    assert (clip[:11] == 0).all() and (clip[11, :6] > 0).all()
+
+
+def test_the_earlier_drawing_stays_available(tmp_path, rng):
+    rows, _ = _images(tmp_path, rng, "lowcov")
+    ins, deletion, _ = rows
+    assert ins[15, 0] == 0 and ins[15, 5] == 50  # anchor blanked in read_base only
+    assert (deletion[16:19, 0] == 0).all() and (deletion[16:19, 5] == 254).all() and (deletion[16:19, 2] > 0).all()

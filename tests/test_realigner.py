@@ -1,0 +1,99 @@
+"""Local realignment (lowcov.realigner) on hand-made alignments of a planted insertion, through make_examples."""
+import numpy as np
+import pysam
+import pytest
+
+from lowcov import bamraw
+from lowcov.candidates import IndelNormaliser
+from lowcov.make_examples import ExamplesConfig, make_examples
+from lowcov.realigner import RealignerConfig, realign, windows_of
+from lowcov.reads import ReadFilter
+
+from conftest import random_sequence, write_fasta
+
+INSERTED = "GATTACAGATCC"  # 12 bp after reference base ANCHOR (0-based)
+ANCHOR = 1499
+
+
+@pytest.fixture
+def planted_insertion(tmp_path, rng):
+    """A 3 kb reference, and 100 bp reads of a sample heterozygous for a 12 bp insertion: reads spanning it
+    with an explicit ``I``, reads whose ends reach into it soft-clipped (as a mapper leaves them), and
+    reference reads."""
+    seq = random_sequence(rng, 3000)
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": seq})
+    alt_hap = seq[:ANCHOR + 1] + INSERTED + seq[ANCHOR + 1:]
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+    reads = []
+    for k, start in enumerate((1420, 1430, 1440, 1450)):  # spanning: M, I, M
+        before = ANCHOR + 1 - start
+        reads.append((f"span{k}", start, f"{before}M12I{100 - before - 12}M", alt_hap[start:start + 100]))
+    for k, start in enumerate((1410, 1415, 1418)):  # ending 1-9 bases past the insertion: clipped
+        aligned = ANCHOR + 1 - start
+        reads.append((f"clip{k}", start, f"{aligned}M{100 - aligned}S", alt_hap[start:start + 100]))
+    for k, start in enumerate((1405, 1425, 1445, 1465, 1485)):
+        reads.append((f"ref{k}", start, "100M", seq[start:start + 100]))
+    reads.sort(key=lambda r: r[1])
+    path = tmp_path / "reads.bam"
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for name, start, cigar, bases in reads:
+            rec = pysam.AlignedSegment(header)
+            rec.query_name, rec.reference_id, rec.reference_start, rec.mapping_quality = name, 0, start, 60
+            rec.cigarstring, rec.query_sequence = cigar, bases
+            rec.query_qualities = pysam.qualitystring_to_array("I" * len(bases))
+            bam.write(rec)
+    pysam.index(str(path))
+    return {"fasta": fasta, "bam": path, "seq": seq}
+
+
+def _cigars(table: bamraw.RecordTable) -> list[str]:
+    out = []
+    for at in table.offsets:
+        c = bamraw.cigar_offset(table.buf, at)
+        ops = [bamraw.u32(table.buf, c + 4 * k) for k in range(bamraw.u16(table.buf, at + bamraw.N_CIGAR))]
+        out.append("".join(f"{v >> 4}{'MIDNSHP=X'[v & 15]}" for v in ops))
+    return out
+
+
+def test_clipped_reads_take_the_insertion_of_their_haplotype(planted_insertion):
+    records = bamraw.read_region(planted_insertion["bam"], "chr1", 1000, 2000)
+    records = records.subset(ReadFilter().accepts(records))
+    with pysam.FastaFile(str(planted_insertion["fasta"])) as fasta:
+        result = realign(records, fasta.fetch, "chr1", IndelNormaliser(fasta.fetch, "chr1"))
+    before, after = _cigars(records), _cigars(result.records)
+    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    key = (ANCHOR + 1, planted_insertion["seq"][ANCHOR], planted_insertion["seq"][ANCHOR] + INSERTED)
+    for name, old, new, i in zip(names, before, after, range(len(names))):
+        if name.startswith("clip"):
+            aligned = int(old.split("M")[0])
+            # the clipped bases are the insertion (partly) and the reference after it
+            past = 100 - aligned - len(INSERTED)
+            assert new == f"{aligned}M12I{past}M" if past > 0 else new.startswith(f"{aligned}M")
+            assert result.carried[i] == {key}
+        else:
+            assert new == old  # spanning and reference reads were already aligned so
+    assert result.realigned == 3 and result.windows == 1
+    # the rewritten records keep their names, sequences and positions as a BAM reader sees them
+    assert (result.records.ref_start == records.ref_start).all()
+    assert result.records.names()[0].tobytes() == records.names()[0].tobytes()
+
+
+def test_realignment_raises_the_insertion_support_of_the_example(tmp_path, planted_insertion):
+    supports = {}
+    for enabled in (False, True):
+        config = ExamplesConfig(mode="calling", threads=1, realigner=RealignerConfig(enabled=enabled))
+        data = make_examples(planted_insertion["bam"], planted_insertion["fasta"], tmp_path / f"ex{enabled}",
+                             ["chr1"], config).load()
+        indel = [i for i, (r, a) in enumerate(zip(data.meta["ref"], data.meta["alt"])) if len(a) > len(r)]
+        assert len(indel) == 1 and data.meta["alt"][indel[0]].endswith(INSERTED)
+        image = data.images[indel[0]]
+        supports[enabled] = (int(data.meta["alt_count"][indel[0]]), int((image[5:, 110, 4] == 254).sum()))
+    assert supports[False] == (4, 4)  # only the reads with the I in their CIGAR
+    assert supports[True] == (7, 7)  # and the three clipped ones
+
+
+def test_windows_are_expanded_merged_and_capped():
+    config = RealignerConfig(region_expansion=20, min_windows_distance=80, max_window_size=200)
+    assert windows_of(np.array([100, 150, 400]), config) == [(80, 171), (380, 421)]
+    assert windows_of(np.array([100, 170, 240, 310]), config) == []  # merged beyond the maximum size
