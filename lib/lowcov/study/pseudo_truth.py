@@ -26,6 +26,7 @@ from ..fileio import atomic_output
 from ..intervals import true_runs
 from ..layout import Layout
 from ..make_examples import ExamplesConfig, make_examples
+from ..realigner import RealignerConfig
 from ..manifest import run_stage
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 #: PacBio presets (``vsc_min_fraction_indels=0.12``): long-read RNA carries HiFi-like homopolymer errors,
 #: so the WGS indel fraction of 0.06 would make every noisy homopolymer a candidate.
 RNA_CANDIDATES = CandidateConfig(min_indel_fraction=0.12)
+#: No local realignment of RNA reads: DeepVariant's run_deepvariant sets ``realign_reads=False`` for its
+#: PacBio model (with the 0.12 indel fraction above); realignment is for short reads.
+RNA_REALIGNER = RealignerConfig(enabled=False)
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ def rna_pseudo_truth(layout: Layout, checkpoint: str | os.PathLike, config: Pseu
                         {"contigs": contigs, "min_depth": config.min_depth}, [truth.confident_bed],
                         lambda: rna_confident_regions(bam, layout.confident_bed, contigs, truth.confident_bed,
                                                       config.min_depth), force=force)
-    examples_config = ExamplesConfig(mode="calling", candidates=config.candidates, threads=config.threads)
+    examples_config = ExamplesConfig(mode="calling", candidates=config.candidates, threads=config.threads,
+                                     realigner=RNA_REALIGNER)
     examples = make_examples(bam, reference, layout.examples_dir(f"rna_{config.preset}.calling"), contigs,
                              examples_config, exclude_contigs=[layout.rna_test_contig], force=force)
     calls = run_stage(stage, f"rna_{config.preset}_calls", [checkpoint, examples.directory / "example_info.json"],

@@ -13,7 +13,7 @@ from ..layout import Layout
 from ..make_examples import ExamplesConfig
 from ..shards import ExampleSet, ExampleSets
 from .original_model import training_examples
-from .pseudo_truth import RNA_CANDIDATES, RnaTruth
+from .pseudo_truth import RNA_CANDIDATES, RNA_REALIGNER, RnaTruth
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +31,9 @@ def rna_training_examples(layout: Layout, preset: str, name: str, labels_vcf: st
                           confident_bed: str | os.PathLike, config: ExamplesConfig = ExamplesConfig(),
                           force: bool = False) -> ExampleSets:
     """RNA examples of the training and tune contigs labelled by ``labels_vcf`` inside ``confident_bed``,
-    with the RNA candidate thresholds, into ``examples/<name>.{train,tune}``."""
-    config = replace(config, candidates=RNA_CANDIDATES, read_fractions=(1.0,))
+    with the RNA candidate thresholds and no realignment (DeepVariant's PacBio settings), into
+    ``examples/<name>.{train,tune}``."""
+    config = replace(config, candidates=RNA_CANDIDATES, read_fractions=(1.0,), realigner=RNA_REALIGNER)
     return training_examples(layout, layout.rna_bam(preset), name, labels_vcf, confident_bed, layout.rna_reference,
                              config, force=force)
 
