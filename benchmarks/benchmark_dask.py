@@ -25,8 +25,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
 from lowcov import executor
 from lowcov.call_variants import CallConfig, call_variants
 from lowcov.layout import Layout
@@ -154,6 +152,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    # here, not at the top: local workers are spawned processes that import this script again
+    import torch
+
     layout = Layout(args.profile)
     default_torch_threads = torch.get_num_threads()
     rows: list[Timing] = []

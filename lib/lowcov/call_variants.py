@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pysam
-from .executor import ENV_VAR, ExecutorError, run_shards
+from .executor import ENV_VAR, ExecutorError, in_worker, run_shards
 from .fileio import atomic_output
 from .postprocess_variants import write_vcf
 from .shards import ExampleSet, read_shard
@@ -57,6 +57,12 @@ def _predict_shard(task) -> tuple[np.ndarray, dict, np.ndarray]:
     """Task: (probabilities, metadata, labels) of one example shard."""
     from .model import predict
 
+    if in_worker():
+        # one core per task; Dask's OMP_NUM_THREADS=1 comes too late when the worker imported torch early
+        # (spawned local workers import the calling script again, and with it its imports)
+        import torch
+
+        torch.set_num_threads(1)
     shard_path, checkpoint, geometry, config = task
     device = _device(config)
     stat = os.stat(checkpoint)

@@ -7,7 +7,9 @@ them on one of:
 * nothing (``threads <= 1`` and no scheduler): in this process, one after the other;
 * a ``LocalCluster`` of ``threads`` single-threaded worker processes on 127.0.0.1 (the default), started
   the first time a stage needs it and kept for the later stages of the process, so a notebook that makes
-  examples dozens of times starts its workers once;
+  examples dozens of times starts its workers once. The workers are spawned processes, which import the
+  calling script again: a script must call lowcov under ``if __name__ == "__main__":``, and its top-level
+  imports are paid once per worker;
 * a running cluster, by address (``tcp://HOST:8786``);
 * a batch-queue cluster (SLURM, PBS, SGE or LSF) through ``dask-jobqueue``, described by a small YAML file
   (:func:`jobqueue_cluster` shows its keys).
@@ -165,6 +167,19 @@ def run_shards(function: Callable[[T], R], tasks: Sequence[T], *, description: s
         if client is None:
             return _run_here(function, tasks, description, labels, weights, progress)
         return _run_on_cluster(client, function, tasks, description, labels, weights, retries, progress)
+
+
+def in_worker() -> bool:
+    """Whether this code runs as a task on a Dask worker (where each task should use one core)."""
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
 
 
 def shutdown() -> None:
