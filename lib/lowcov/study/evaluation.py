@@ -131,8 +131,10 @@ def evaluate_model(layout: Layout, name: str, checkpoint: Path, dataset: str,
     vcf = layout.calls_vcf(name, dataset)
     run_stage(layout.stage("calls"), f"call_{name}_{dataset}",
               [checkpoint, examples.directory / "example_info.json"], config.call, [vcf],
+              # the example shards are predicted on the examples' workers (one torch thread each: on 2 cores
+              # about 2.6x faster than one process with torch's 2 threads, the same bytes; benchmark_dask.py)
               lambda: call_variants(examples.directory, checkpoint, layout.dna_reference, vcf, config.call,
-                                    cache_dir=layout.stage("calls") / "predictions"),
+                                    cache_dir=layout.stage("calls") / "predictions", threads=config.examples.threads),
               force=force)
     return benchmark_calls(layout, vcf, name, dataset, force)
 
