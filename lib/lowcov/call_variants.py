@@ -65,7 +65,11 @@ def _predict_shard(task) -> tuple[np.ndarray, dict, np.ndarray]:
         torch.set_num_threads(1)
     shard_path, checkpoint, geometry, config = task
     device = _device(config)
-    stat = os.stat(checkpoint)
+    from .dvmodel import is_checkpoint_prefix
+
+    # a DeepVariant checkpoint is a prefix, not a file: its .index changes whenever it is rewritten
+    stat = os.stat(f"{checkpoint}.index" if is_checkpoint_prefix(checkpoint) and not os.path.isfile(checkpoint)
+                   else checkpoint)
     model = _loaded_model(str(checkpoint), (stat.st_size, stat.st_mtime_ns), geometry, device)
     shard = read_shard(shard_path)
     return predict(model, shard.images, config.batch_size, device), shard.meta, shard.labels
