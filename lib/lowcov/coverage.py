@@ -236,8 +236,8 @@ def depth_summary(bam_path: str | os.PathLike, contigs: Sequence[str] | None = N
 
 
 def read_depth_summary(out_prefix: str | os.PathLike) -> DepthSummary:
-    return DepthSummary(pd.read_csv(f"{out_prefix}.histogram.tsv", sep="\t"),
-                        pd.read_csv(f"{out_prefix}.bins.tsv", sep="\t"))
+    return DepthSummary(pd.read_csv(f"{out_prefix}.histogram.tsv", sep="\t", dtype={"contig": str}),
+                        pd.read_csv(f"{out_prefix}.bins.tsv", sep="\t", dtype={"contig": str}))
 
 
 def write_bucket_beds(bam_path: str | os.PathLike, contig: str, out_dir: str | os.PathLike,
