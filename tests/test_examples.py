@@ -66,6 +66,24 @@ def test_examples_are_deterministic_and_reused(tmp_path, diploid_sample):
     assert (tmp_path / "a" / "example_info.json").stat().st_mtime_ns == mtime
 
 
+def test_examples_are_made_again_when_the_code_that_labels_them_changes(tmp_path, diploid_sample, monkeypatch):
+    from lowcov import manifest
+
+    config = ExamplesConfig(mode="training", threads=1, region_size=20000, seed=7)
+    args = (diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "a", ["chr1"], config)
+    kwargs = dict(truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    make_examples(*args, **kwargs)
+    info = tmp_path / "a" / "example_info.json"
+    mtime = info.stat().st_mtime_ns
+    make_examples(*args, **kwargs)
+    assert info.stat().st_mtime_ns == mtime  # same code: reused
+    digest = manifest.code_digest
+    # as after an edit of a module make_examples imports (a label rule in lowcov.normalize, say)
+    monkeypatch.setattr(manifest, "code_digest", lambda module: "edited " + digest(module))
+    make_examples(*args, **kwargs)
+    assert info.stat().st_mtime_ns != mtime
+
+
 def test_confident_regions_restrict_training_examples(tmp_path, diploid_sample):
     bed = tmp_path / "narrow.bed"
     bed.write_text("chr1\t4000\t9000\n")

@@ -309,7 +309,7 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
     wherever they run. One function on purpose: input checks, the regions, the shuffle and
     ``example_info.json`` are the stage's steps in order, and each is a call.
     """
-    from .manifest import fingerprint, jsonable
+    from .manifest import code_digest, fingerprint, jsonable
 
     out_dir = Path(out_dir)
     bam = require_bam(bam)
@@ -332,8 +332,10 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
             raise InputError(f"truth VCF {truth_vcf} has none of the contigs {', '.join(absent)} "
                              f"(it has {', '.join(sorted(truth_contigs)[:8])}); check 'chr' naming")
 
+    # the code that draws and labels the examples is part of the set's identity, as its inputs are
     params = {"config": asdict(config), "regions": [str(r) for r in wanted],
-              "inputs": [fingerprint(p) for p in (bam, truth_vcf, confident_bed) if p is not None]}
+              "inputs": [fingerprint(p) for p in (bam, truth_vcf, confident_bed) if p is not None],
+              "code": code_digest(__name__)}
     info_path = out_dir / "example_info.json"
     if info_path.exists() and not force:
         existing = ExampleSet.open(out_dir)
