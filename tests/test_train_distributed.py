@@ -82,7 +82,9 @@ def rank_processes(experiment: Path) -> dict[int, int]:
 
 def wait_for_first_checkpoint(experiment: Path, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT
-    while not list((experiment / "checkpoints").glob("ckpt-*.pt")):
+    checkpoints = experiment / "checkpoints"
+    # a tune writes its checkpoint, then last.pt (what a resumed run starts from): wait for both
+    while not (list(checkpoints.glob("ckpt-*.pt")) and (checkpoints / "last.pt").exists()):
         assert process.poll() is None, f"the run ended before its first checkpoint: {process.communicate()}"
         assert time.monotonic() < deadline, "no checkpoint within the time limit"
         time.sleep(0.02)
@@ -100,6 +102,8 @@ def command_line_run(config, experiment: Path) -> subprocess.Popen:
 
 def assert_nothing_partial_under_final_names(experiment: Path) -> None:
     for checkpoint in (experiment / "checkpoints").glob("*.pt"):
+        if checkpoint.name.startswith("."):  # a temporary name the kill interrupted (.partial-*): never read
+            continue
         read_checkpoint_payload(checkpoint)  # raises on a truncated file
     json.loads((experiment / "best_checkpoint.json").read_text())
     with open(experiment / "train_log.csv", newline="") as handle:
