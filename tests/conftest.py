@@ -29,6 +29,20 @@ def reverse_complement(seq: str) -> str:
     return seq.translate(str.maketrans("ACGT", "TGCA"))[::-1]
 
 
+def write_reads_bam(path: Path, header: pysam.AlignmentHeader, reads, quality: int = 30) -> Path:
+    """An indexed BAM of hand-made reads on the first contig: (name, 0-based start, CIGAR, bases) tuples in
+    coordinate order, with an optional fifth item, the base qualities (default ``quality`` everywhere)."""
+    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
+        for name, start, cigar, bases, *qualities in reads:
+            rec = pysam.AlignedSegment(header)
+            rec.query_name, rec.reference_id, rec.reference_start, rec.mapping_quality = name, 0, start, 60
+            rec.cigarstring, rec.query_sequence = cigar, bases
+            rec.query_qualities = qualities[0] if qualities else [quality] * len(bases)
+            bam.write(rec)
+    pysam.index(str(path))
+    return path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

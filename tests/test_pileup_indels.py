@@ -6,7 +6,7 @@ from lowcov import bamraw
 from lowcov.pileup import PileupConfig, draw
 from lowcov.reads import CODE_OF_BYTE, ReadFilter, lay_out
 
-from conftest import random_sequence, write_fasta
+from conftest import random_sequence, write_fasta, write_reads_bam
 
 
 def _bam(tmp_path, seq):
@@ -17,19 +17,13 @@ def _bam(tmp_path, seq):
         ("del", 100, "10M3D10M", seq[100:110] + seq[113:123]),
         ("clip", 105, "5S15M", "ACGTA" + seq[105:120]),
     ]
-    path = tmp_path / "indels.bam"
-    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
-        for name, start, cigar, bases in specs:
-            rec = pysam.AlignedSegment(header)
-            rec.query_name, rec.reference_id, rec.reference_start, rec.mapping_quality = name, 0, start, 60
-            rec.cigarstring, rec.query_sequence = cigar, bases
-            quals = [30] * len(bases)
-            if name == "ins":
-                quals[10] = 12  # the first inserted base
-            rec.query_qualities = quals
-            bam.write(rec)
-    pysam.index(str(path))
-    return path
+    reads = []
+    for name, start, cigar, bases in specs:
+        quals = [30] * len(bases)
+        if name == "ins":
+            quals[10] = 12  # the first inserted base
+        reads.append((name, start, cigar, bases, quals))
+    return write_reads_bam(tmp_path / "indels.bam", header, reads)
 
 
 def _images(tmp_path, rng, indel_drawing):

@@ -9,7 +9,7 @@ from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.realigner import RealignerConfig, realign, windows_of
 from lowcov.reads import ReadFilter
 
-from conftest import random_sequence, write_fasta
+from conftest import random_sequence, write_fasta, write_reads_bam
 
 INSERTED = "GATTACAGATCC"  # 12 bp after reference base ANCHOR (0-based)
 ANCHOR = 1499
@@ -35,15 +35,7 @@ def planted_insertion(tmp_path, rng):
     for k, start in enumerate((1405, 1425, 1445, 1465, 1485)):
         reads.append((f"ref{k}", start, "100M", seq[start:start + 100]))
     reads.sort(key=lambda r: r[1])
-    path = tmp_path / "reads.bam"
-    with pysam.AlignmentFile(str(path), "wb", header=header) as bam:
-        for name, start, cigar, bases in reads:
-            rec = pysam.AlignedSegment(header)
-            rec.query_name, rec.reference_id, rec.reference_start, rec.mapping_quality = name, 0, start, 60
-            rec.cigarstring, rec.query_sequence = cigar, bases
-            rec.query_qualities = pysam.qualitystring_to_array("I" * len(bases))
-            bam.write(rec)
-    pysam.index(str(path))
+    path = write_reads_bam(tmp_path / "reads.bam", header, reads, quality=40)  # "I"
     return {"fasta": fasta, "bam": path, "seq": seq}
 
 
