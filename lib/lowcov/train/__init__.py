@@ -3,8 +3,11 @@
 Reads a training and a tune example set (:mod:`lowcov.make_examples`); writes checkpoints, a training log
 and the run record into ``experiment_dir``. Modules: :mod:`.config` (keys, defaults, overrides, schedule),
 :mod:`.data` (streaming batches, the tune set), :mod:`.metrics`, :mod:`.steps` (objective, optimiser,
-EMA, device) and :mod:`.loop` (:func:`train`); :mod:`.distributed` and :mod:`.rank_process` train on several processes; ``lowcov train``
-is the command line (:mod:`.cli`).
+EMA, device), :mod:`.loop` (:func:`train`, the trainer's run loop), :mod:`.record` (the run record,
+:class:`TrainResult`, reuse and resume decisions), :mod:`.checkpoints` (checkpoint files, resuming from
+``last.pt``, DeepVariant's format) and :mod:`.trainlog` (``train_log.csv`` and the run's progress);
+:mod:`.distributed` and :mod:`.rank_process` train on several processes; ``lowcov train`` is the command
+line (:mod:`.cli`).
 
 The configuration mirrors DeepVariant 1.8's ``dv_config.py:get_wgs_config`` key for key, with the same
 defaults (:class:`TrainConfig`), and accepts the case study's override strings verbatim
@@ -74,8 +77,10 @@ from .config import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, EXECUT
                      learning_rate_at, metric_is_better, validate_config)
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
 from .distributed import DistributedTrainingError, Ranks, train_on_processes
-from .loop import (DEEPVARIANT_CHECKPOINT, LOG_COLUMNS, LOG_NAME, RECORD_NAME, TrainResult, build_initial_model, train,
-                   write_deepvariant_checkpoint)
+from .checkpoints import DEEPVARIANT_CHECKPOINT, write_deepvariant_checkpoint
+from .loop import build_initial_model, train
+from .record import RECORD_NAME, TrainResult
+from .trainlog import LOG_COLUMNS, LOG_NAME
 from .metrics import classification_metrics, evaluate
 from .steps import (WeightEMA, distributed_context, l2_penalty, make_optimizer, native_bfloat16, select_device,
                     training_dtype, training_objective)

@@ -305,7 +305,7 @@ def train_on_processes(train_set: Any, tune_set: Any, config: Any, experiment_di
     cannot run (a batch size that does not divide, too few GPUs).
     """
     from .data import open_example_set
-    from .loop import RECORD_NAME, _result_from_record
+    from .record import RECORD_NAME, _result_from_record
 
     if nproc < 2:
         raise InputError(f"train_on_processes needs nproc >= 2 (got {nproc}); nproc=1 is lowcov.train.train")

@@ -1,132 +1,42 @@
 """The training loop: :func:`train` runs, tunes, checkpoints, selects, stops early and resumes.
+
+The trainer's run loop lives here (:class:`_Trainer`: steps, tunes, the checkpoint rule, early stopping,
+``max_steps``); its record and reuse logic is in :mod:`.record`, its checkpoint files in :mod:`.checkpoints`
+and its log and progress in :mod:`.trainlog`, re-exported here under their former names.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
-import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from .. import InputError
-from ..fileio import atomic_output
 from ..batchnorm import batch_norm_layers
-from ..model import (PileupClassifier, build_model, initialise_from_checkpoint, read_checkpoint_payload, save_checkpoint)
+from ..model import PileupClassifier, build_model, initialise_from_checkpoint
 from ..shards import ExampleSet
-from .config import EXECUTION_KEYS, TrainConfig, learning_rate_at, metric_is_better, validate_config
+from .checkpoints import DEEPVARIANT_CHECKPOINT, _Checkpoints, write_deepvariant_checkpoint
+from .config import TrainConfig, learning_rate_at, metric_is_better, validate_config
 from ..manifest import code_digest
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
 from .distributed import Ranks
 from .metrics import evaluate
+from .record import CHECKPOINT_RULE, RECORD_NAME, TrainResult, _result_from_record, _reusable_record, _RunRecord
 from .steps import (WeightEMA, core_free_for_reading, make_optimizer, select_device, training_dtype,
                     training_objective)
+from .trainlog import LOG_COLUMNS, LOG_NAME, _Progress, _TrainLog
+
+__all__ = ["CHECKPOINT_RULE", "DEEPVARIANT_CHECKPOINT", "LOG_COLUMNS", "LOG_NAME", "RECORD_NAME", "TrainResult",
+           "build_initial_model", "train", "write_deepvariant_checkpoint"]
 
 logger = logging.getLogger(__name__)
-
-
-LOG_NAME, RECORD_NAME = "train_log.csv", "best_checkpoint.json"
-#: which checkpoint rule a run followed: runs recorded under another rule are trained again. 1 (lowcov
-#: before 2026-11): the warm start was a checkpoint and could be selected; 2: DeepVariant's rule, the
-#: warm start only sets the bar (``_Trainer._evaluate_and_checkpoint``)
-CHECKPOINT_RULE = 2
-LOG_COLUMNS = ("step", "epoch", "event", "learning_rate", "train_loss", "tune_loss", "tune_accuracy",
-               "tune_f1_weighted", "tune_f1_homref", "tune_f1_het", "tune_f1_homalt", "examples_per_second",
-               "wall_seconds")
-
-
-@dataclass
-class TrainResult:
-    """What a training run produced (also what a completed run's ``best_checkpoint.json`` records)."""
-
-    experiment_dir: Path
-    best_checkpoint: Path
-    last_checkpoint: Path
-    log_path: Path
-    best_step: int
-    best_metrics: dict[str, float]
-    steps: int
-    epochs: float
-    stopped_by: str  # "num_epochs", "early_stopping" or "max_steps"
-    complete: bool
-    config: TrainConfig
-    resumed_from_step: int | None = None
-    reused: bool = False  # True when a completed run's record was returned without training
-    examples_per_second: float = 0.0
-    wall_seconds: float = 0.0
-    init: dict[str, Any] = field(default_factory=dict)
-    precision: str = ""  # the dtype the training steps computed in ("" in records written before it was kept)
-    #: the selected checkpoint in DeepVariant's format (prefix), when config.write_deepvariant_checkpoint
-    deepvariant_checkpoint: Path | None = None
-
-
-@dataclass
-class _Progress:
-    """The mutable state of a run, saved in ``last.pt``."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    #: the selected checkpoint: the trained one with the best tune metric (ties: the earlier)
-    best_value: float | None = None
-    best_step: int | None = None
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    #: DeepVariant's ``best_checkpoint_value``: the bar a tune must beat to reset early stopping; the
-    #: warm start's score sets it first
-    bar_value: float | None = None
-    #: the warm-start model's tune metrics (logged and drawn as the bar; never selectable)
-    warm_start_metrics: dict[str, float] = field(default_factory=dict)
-    #: DeepVariant's early-stopping counter (``state.early_stopping``)
-    evals_without_improvement: int = 0
-    finished: str = ""  # why the run ended ("" = still running)
-    train_loss_sum: float = 0.0
-    train_loss_steps: int = 0
-    interval_examples: int = 0
-    interval_seconds: float = 0.0
-    total_examples: int = 0
-    total_train_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    saved_checkpoints: list[int] = field(default_factory=list)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _rate(examples: int, seconds: float) -> float:
-    return float(examples / seconds) if seconds > 0 else 0.0
-
-
-def _result_from_record(experiment_dir: Path, record: Mapping[str, Any], *, reused: bool,
-                        resumed_from: int | None) -> TrainResult:
-    return TrainResult(
-        experiment_dir=experiment_dir, best_checkpoint=experiment_dir / record["best_checkpoint"],
-        last_checkpoint=experiment_dir / record["last_checkpoint"], log_path=experiment_dir / LOG_NAME,
-        best_step=int(record["best_step"]), best_metrics=dict(record["best_metrics"]), steps=int(record["steps"]),
-        epochs=float(record["epochs"]), stopped_by=str(record["stopped_by"]), complete=bool(record["complete"]),
-        config=TrainConfig.from_dict(record["config"]), resumed_from_step=resumed_from, reused=reused,
-        examples_per_second=float(record["examples_per_second"]), wall_seconds=float(record["wall_seconds"]),
-        init=dict(record.get("init") or {}), precision=str(record.get("precision", "")))
-
-
-def _comparable(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys that decide a run's result; a key a recorded config predates counts at its default (a
-    run recorded before the key existed ran with that behaviour)."""
-    defaults = TrainConfig().to_dict()
-    return {k: config.get(k, defaults[k]) for k in defaults if k not in EXECUTION_KEYS} | \
-        {k: v for k, v in config.items() if k not in defaults}
 
 
 @contextlib.contextmanager
@@ -183,32 +93,6 @@ def train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str 
     return result
 
 
-#: where :func:`write_deepvariant_checkpoint` puts the selected checkpoint, under ``experiment_dir``
-DEEPVARIANT_CHECKPOINT = Path("deepvariant") / "best.ckpt"
-
-
-def write_deepvariant_checkpoint(result: TrainResult) -> Path:
-    """The run's selected checkpoint (``best.pt``, an ``inception_v3`` model) as DeepVariant's
-    ``experiment_dir/deepvariant/best.ckpt`` (+ ``example_info.json``), rewritten only when ``best.pt``
-    has other weights than the ones it was written from (``exported_from.json`` records their digest)."""
-    from ..batchnorm import weights_digest
-    from ..model import export_deepvariant_checkpoint
-
-    prefix = result.experiment_dir / DEEPVARIANT_CHECKPOINT
-    source = prefix.parent / "exported_from.json"
-    digest = weights_digest(result.best_checkpoint)
-    if (source.exists() and Path(str(prefix) + ".index").exists()
-            and json.loads(source.read_text()).get("weights_digest") == digest):
-        return prefix
-    export_deepvariant_checkpoint(result.best_checkpoint, prefix)
-    with atomic_output(source) as tmp:
-        tmp.write_text(json.dumps({"checkpoint": str(result.best_checkpoint.relative_to(result.experiment_dir)),
-                                   "step": result.best_step, "weights_digest": digest}, indent=1) + "\n")
-    logger.info("%s: selected checkpoint (step %d) written in DeepVariant's format as %s", result.experiment_dir,
-                result.best_step, prefix)
-    return prefix
-
-
 def _train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str | os.PathLike,
            config: TrainConfig, experiment_dir: str | os.PathLike, device: str | torch.device | None,
            progress: bool, force: bool, restart_on_change: bool, nproc: int) -> TrainResult:
@@ -245,23 +129,9 @@ def _train(train_set: ExampleSet | str | os.PathLike, tune_set: ExampleSet | str
         return trainer.run()
 
 
-def _reusable_record(trainer: "_Trainer", force: bool, restart_on_change: bool) -> dict[str, Any] | None:
-    """The record of a completed run to return instead of training, after clearing what must not be kept."""
-    if force:
-        trainer.clear()
-        return None
-    if restart_on_change and trainer.last_path.exists() and trainer.differing_keys() is not None:
-        logger.info("%s: config or examples changed (%s); training again from the start",
-                    trainer.dir, trainer.differing_keys() or "the example sets")
-        trainer.clear()
-    record = trainer.completed_record()
-    if record is not None:
-        logger.info("%s: training already complete with this config (best step %s); reusing it "
-                    "(force=True to retrain)", trainer.dir, record["best_step"])
-    return record
 
 
-class _Trainer:
+class _Trainer(_RunRecord, _Checkpoints, _TrainLog):
     """One invocation of :func:`train`: model, optimiser, EMA, progress, and the files in ``experiment_dir``."""
 
     def __init__(self, train_set: ExampleSet, tune_set: ExampleSet, config: TrainConfig, experiment_dir: Path,
@@ -512,158 +382,3 @@ class _Trainer:
             self._save_evaluated(self.best_path, metrics)
             state.best_step, state.best_metrics = state.step, dict(metrics)
             state.best_value = metrics[self.config.best_checkpoint_metric]
-
-    # ----- resuming -----
-    def completed_record(self) -> dict[str, Any] | None:
-        """The record of a completed run with this config and these examples, if ``experiment_dir`` has one."""
-        if not self.record_path.exists():
-            return None
-        record = json.loads(self.record_path.read_text())
-        recorded, wanted = record.get("config") or {}, self.config.to_dict()
-        # max_steps decides where a run stopped: a larger limit continues it
-        if (record.get("complete") and record.get("checkpoint_rule") == CHECKPOINT_RULE
-                and _comparable(recorded) == _comparable(wanted)
-                and recorded.get("max_steps", 0) == wanted["max_steps"]
-                and record.get("processes", 1) == self.ranks.world
-                and record.get("data") == self.data_signature and self.best_path.exists()):
-            return record
-        return None
-
-    def differing_keys(self) -> list[str] | None:
-        """None when ``last.pt`` belongs to this config and these examples; else the config keys that
-        differ (an empty list when only the examples differ)."""
-        payload = read_checkpoint_payload(self.last_path)
-        saved, wanted = payload.get("train_config", {}), self.config.to_dict()
-        extra = payload.get("extra", {})
-        if extra.get("checkpoint_rule") != CHECKPOINT_RULE:
-            return ["checkpoint_rule"]
-        if extra.get("processes", 1) != self.ranks.world:  # per-rank batch norm: another nproc, another result
-            return ["nproc"]
-        if extra.get("data") == self.data_signature and _comparable(saved) == _comparable(wanted):
-            return None
-        saved, wanted = _comparable(saved), _comparable(wanted)
-        return sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-
-    def _resume(self) -> None:
-        payload = read_checkpoint_payload(self.last_path)
-        extra = payload.get("extra", {})
-        differing = self.differing_keys()
-        if differing is not None:
-            raise InputError(
-                f"{self.dir} holds a training run with a different config or different examples "
-                f"(differing keys: {differing or 'the example sets'}); use another experiment_dir or force=True")
-        self.model.load_state_dict(payload["state_dict"])
-        self.optimizer.load_state_dict(extra["optimizer"])
-        if self.ema is not None:
-            self.ema.model.load_state_dict(extra["ema_state_dict"])
-        self.state = _Progress(**extra["progress"])
-        torch.set_rng_state(extra["torch_rng_state"])
-        if self.device.type == "cuda" and extra.get("cuda_rng_state") is not None:
-            torch.cuda.set_rng_state(extra["cuda_rng_state"])
-        self.init_report = extra.get("init_report", {})
-        self.resumed_from = self.state.step
-        if self.state.finished == "max_steps":
-            self.state.finished = ""  # the limit that stopped it may have been raised
-        if self.ranks.leader:
-            self._truncate_log(self.state.step)
-        logger.info("%s: resuming from step %d (epoch %.2f)", self.dir, self.state.step, self._epoch_float())
-
-    # ----- files -----
-    def clear(self) -> None:
-        for path in (self.log_path, self.record_path):
-            path.unlink(missing_ok=True)
-        if self.checkpoint_dir.exists():
-            shutil.rmtree(self.checkpoint_dir)
-
-    def _save_last(self) -> None:
-        """The full training state, to resume from."""
-        self.state.wall_seconds = time.perf_counter() - self._segment_start
-        extra = {
-            "optimizer": self.optimizer.state_dict(),
-            "ema_state_dict": self.ema.model.state_dict() if self.ema is not None else None,
-            "progress": dataclasses.asdict(self.state),
-            "torch_rng_state": torch.get_rng_state(),
-            "cuda_rng_state": torch.cuda.get_rng_state() if self.device.type == "cuda" else None,
-            "data": self.data_signature,
-            "init_report": self.init_report,
-            "checkpoint_rule": CHECKPOINT_RULE,
-        }
-        if self.ranks.world > 1:
-            extra["processes"] = self.ranks.world
-        save_checkpoint(self.last_path, self.model, train_config=self.config.to_dict(), step=self.state.step,
-                        epoch=self._epoch_float(), extra=extra)
-
-    def _save_evaluated(self, path: Path, metrics: Mapping[str, float]) -> None:
-        """The evaluated weights (EMA when use_ema) with their tune metrics: ckpt-<step>.pt and best.pt."""
-        save_checkpoint(path, self.evaluated_model, train_config=self.config.to_dict(), step=self.state.step,
-                        epoch=self._epoch_float(), extra={"metrics": dict(metrics), "use_ema": self.config.use_ema})
-
-    def _write_log_header(self) -> None:
-        with atomic_output(self.log_path) as tmp:
-            with open(tmp, "w", newline="") as handle:
-                csv.writer(handle).writerow(LOG_COLUMNS)
-
-    def _truncate_log(self, step: int) -> None:
-        """Keep the rows up to ``step`` (a resumed run rewrites what came after); drop 'stop' rows."""
-        rows: list[dict[str, str]] = []
-        if self.log_path.exists():
-            with open(self.log_path, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= step and r["event"] != "stop"]
-        with atomic_output(self.log_path) as tmp:
-            with open(tmp, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-
-    def _log_row(self, event: str, metrics: Mapping[str, float] | None = None) -> None:
-        """Append a row to train_log.csv; the training-loss and throughput averages restart after it."""
-        state = self.state
-        row: dict[str, Any] = {
-            "step": state.step, "epoch": round(self._epoch_float(), 4), "event": event,
-            "learning_rate": learning_rate_at(max(0, state.step - 1), self.config, self.steps_per_epoch),
-            "train_loss": state.train_loss_sum / state.train_loss_steps if state.train_loss_steps else None,
-            "examples_per_second": _rate(state.interval_examples, state.interval_seconds) or None,
-            "wall_seconds": round(time.perf_counter() - self._segment_start, 2),
-        }
-        if metrics:
-            row.update({"tune_loss": metrics["tune/loss"], "tune_accuracy": metrics["tune/categorical_accuracy"],
-                        "tune_f1_weighted": metrics["tune/f1_weighted"], "tune_f1_homref": metrics["tune/f1_homref"],
-                        "tune_f1_het": metrics["tune/f1_het"], "tune_f1_homalt": metrics["tune/f1_homalt"]})
-        with open(self.log_path, "a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=LOG_COLUMNS).writerow({k: _fmt(row.get(k)) for k in LOG_COLUMNS})
-        self._restart_interval()
-
-    def _restart_interval(self) -> None:
-        state = self.state
-        state.train_loss_sum, state.train_loss_steps = 0.0, 0
-        state.interval_examples, state.interval_seconds = 0, 0.0
-
-    def _write_record(self, complete: bool) -> None:
-        state = self.state
-        record = {
-            "complete": complete,
-            "stopped_by": state.finished or None,
-            "best_checkpoint_metric": self.config.best_checkpoint_metric,
-            "best_step": state.best_step,
-            "best_value": state.best_value,
-            "best_metrics": state.best_metrics,
-            "warm_start_metrics": state.warm_start_metrics,
-            "checkpoint_rule": CHECKPOINT_RULE,
-            "best_checkpoint": str(self.best_path.relative_to(self.dir)),
-            "last_checkpoint": str(self.last_path.relative_to(self.dir)),
-            "steps": state.step,
-            "epochs": self._epoch_float(),
-            "examples_per_second": _rate(state.total_examples, state.total_train_seconds),
-            "wall_seconds": state.wall_seconds,
-            "precision": str(self.dtype).removeprefix("torch."),
-            "init": self.init_report,
-            "config": self.config.to_dict(),
-            "data": self.data_signature,
-        }
-        if self.ranks.world > 1:
-            record["processes"] = self.ranks.world
-        with atomic_output(self.record_path) as tmp:
-            tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
-
-    def _epoch_float(self) -> float:
-        return self.state.epoch + self.state.batch_in_epoch / max(1, self.steps_per_epoch)
