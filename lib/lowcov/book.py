@@ -329,8 +329,11 @@ def write_comparison(profiles: list[Profile]) -> Path:
     PROFILE_BUILDS.mkdir(parents=True, exist_ok=True)
     with atomic_output(PROFILE_BUILDS / "comparison.csv") as tmp:
         table.to_csv(tmp)
-    links = "".join(f"<li><a href='{(EXECUTED_DIR.parent.parent / '_build' / 'html' / 'index.html') if is_main_book(p) else (profile_project(p) / '_build' / 'html' / 'index.html')}'>{p.name}</a>: {p.description}</li>"
-                    for p in profiles)
+    def front_page(profile: Profile) -> Path:
+        project = REPO_ROOT if is_main_book(profile) else profile_project(profile)
+        return project / "_build" / "html" / "index.html"
+
+    links = "".join(f"<li><a href='{front_page(p)}'>{p.name}</a>: {p.description}</li>" for p in profiles)
     html = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowcov: profiles side by side</title>"
             "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
             "th:first-child,td:first-child{text-align:left}</style></head><body>"
