@@ -3,9 +3,12 @@
 Like DeepVariant's ``make_examples``, in two modes:
 
 * ``training``: only candidates inside the confident regions, each labelled with its genotype class
-  (0 hom-ref, 1 het, 2 hom-alt) from the truth VCF: the number of truth haplotypes that carry the
-  candidate's allele once both are normalised by :mod:`lowcov.normalize`. A candidate whose
-  allele is not in the truth is a false candidate (class 0). Examples are shuffled across shards with a
+  (0 hom-ref, 1 het, 2 hom-alt) by DeepVariant's default labeller, which matches the haplotypes the
+  candidates can make against those of the truth (:mod:`lowcov.labeler`), so a true variant the truth
+  writes differently is still labelled as present. ``labeler="allele"`` keeps the earlier rule instead:
+  the number of truth haplotypes that carry the candidate's allele once both are normalised by
+  :mod:`lowcov.normalize`. Either way ``example_info.json`` counts the labels on which the two rules
+  differ (``label_changes``, by variant type and class). Examples are shuffled across shards with a
   seed.
 * ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
   genomic order.
@@ -26,6 +29,7 @@ import os
 import shutil
 import time
 import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -41,6 +45,7 @@ from .executor import ENV_VAR, ExecutorError, run_shards
 from .fileio import temporary_name
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
+from .labeler import TruthRecords, label_partition
 from .pileup import PileupConfig, draw
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
 from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
@@ -48,6 +53,8 @@ from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
 log = logging.getLogger(__name__)
 
 MODES = ("training", "calling")
+#: haplotype: DeepVariant's haplotype_labeler (lowcov.labeler); allele: exact lookup of the normalised allele
+LABELERS = ("haplotype", "allele")
 
 
 @dataclass(frozen=True)
@@ -68,10 +75,14 @@ class ExamplesConfig:
     #: make examples at each of these fractions of the reads (templates kept by name, like
     #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
     read_fractions: tuple[float, ...] = (1.0,)
+    #: how candidates get their labels (see LABELERS)
+    labeler: str = "haplotype"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.labeler not in LABELERS:
+            raise ValueError(f"labeler must be one of {LABELERS}, got {self.labeler!r}")
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,8 @@ def split_regions(regions: Sequence[Region], size: int) -> list[Region]:
 
 def truth_genotypes(truth_vcf: str | os.PathLike, fetch, region: Region, margin: int = 200
                     ) -> dict[tuple[int, str, str], int]:
-    """Normalised truth alleles near ``region`` -> number of haplotypes that carry each."""
+    """Normalised truth alleles near ``region`` -> number of haplotypes that carry each (the ``allele``
+    labeller)."""
     copies: dict[tuple[int, str, str], int] = {}
     with pysam.VariantFile(str(truth_vcf)) as vcf:
         if region.contig not in vcf.header.contigs:
@@ -171,6 +183,7 @@ def _run_region(task) -> dict:
                                  int(fraction * 1000)])
     confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
     images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
+    label_changes: Counter = Counter()
     start_time = time.perf_counter()
     n_candidates = 0
     records = read_region(bam_path, region.contig, region.start, region.end)
@@ -178,7 +191,9 @@ def _run_region(task) -> dict:
     name_rank = name_ranks(records)
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, region.contig)
-        truth = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
+        truth_alleles = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
+        truth_records = (TruthRecords.read(truth_vcf, region.contig, region.start, region.end, confident)
+                         if truth_vcf else None)
         for start in range(region.start, region.end, config.partition_size):
             end = min(start + config.partition_size, region.end)
             produced = _examples_for_partition(records, name_rank, fasta, region.contig, start, end, config, rng,
@@ -186,14 +201,30 @@ def _run_region(task) -> dict:
             n_candidates += len(produced)
             if not produced:
                 continue
+            if truth_vcf:
+                cands = [c for c, _ in produced]
+                # DeepVariant labels all of a partition's candidates together, then keeps the confident ones
+                by_haplotype = label_partition([c.pos for c in cands], [c.ref for c in cands], [c.alt for c in cands],
+                                               truth_records.overlapping(start, end), fasta.fetch, region.contig)
+                by_allele = [min(truth_alleles.get(c.key, 0), 2) for c in cands]
+                produced_labels = by_haplotype if config.labeler == "haplotype" else by_allele
+                changed = [f"{'INDEL' if c.is_indel else 'SNP'} {a}>{h}" if a != h else ""
+                           for c, a, h in zip(cands, by_allele, by_haplotype)]
+            else:
+                produced_labels, changed = [-1] * len(produced), [""] * len(produced)
             if config.mode == "training" and confident is not None:
                 starts = np.array([c.anchor for c, _ in produced], dtype=np.int64)
                 ends = np.array([c.anchor + len(c.ref) for c, _ in produced], dtype=np.int64)
                 inside = confident.covers(region.contig, starts, ends)
-                produced = [p for p, keep in zip(produced, inside) if keep]
-            for cand, image in produced:
+            else:
+                inside = np.ones(len(produced), dtype=bool)
+            for (cand, image), label, change, keep in zip(produced, produced_labels, changed, inside):
+                if not keep:
+                    continue
+                if change:
+                    label_changes[change] += 1
                 images.append(image)
-                labels.append(min(truth.get(cand.key, 0), 2) if truth is not None else -1)
+                labels.append(label)
                 for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
                                     ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
                     meta[name].append(value)
@@ -206,7 +237,7 @@ def _run_region(task) -> dict:
     counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
     return {"region": str(region), "read_fraction": fraction, "part": str(part_path) if images else None, "n_examples": len(images),
             "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
-            "seconds": time.perf_counter() - start_time}
+            "label_changes": dict(label_changes), "seconds": time.perf_counter() - start_time}
 
 
 def _load_kernels(task) -> None:
@@ -366,6 +397,7 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
     shutil.rmtree(parts_dir)
     n_examples = sum(r["n_examples"] for r in results)
     class_counts = np.sum([r["class_counts"] for r in results], axis=0).tolist() if results else [0, 0, 0]
+    label_changes = sum((Counter(r["label_changes"]) for r in results), Counter())
     info = {
         "mode": config.mode, "bam": str(bam), "reference": str(reference),
         "truth_vcf": str(truth_vcf) if truth_vcf else None,
@@ -374,6 +406,8 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
         "height": config.pileup.height, "width": config.pileup.width, "channels": list(config.pileup.channels),
         "n_examples": n_examples, "n_candidates": sum(r["n_candidates"] for r in results),
         "class_counts": {"hom_ref": class_counts[0], "het": class_counts[1], "hom_alt": class_counts[2]},
+        # examples whose label the allele lookup ("SNP 0>1": class 0) and the haplotype labeller (class 1) disagree on
+        "label_changes": dict(sorted(label_changes.items())),
         "shards": shards, "seconds": round(seconds, 2),
         "examples_per_second": round(n_examples / seconds, 1) if seconds else None,
         "regions": [{k: v for k, v in r.items() if k != "part"} for r in results],
@@ -449,6 +483,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a running Dask scheduler (tcp://HOST:8786) or a dask-jobqueue YAML file "
                              f"(default: ${ENV_VAR}, else local workers)")
     parser.add_argument("--seed", type=int, default=ExamplesConfig().seed, help="shuffling and read sampling")
+    parser.add_argument("--labeler_algorithm", choices=("haplotype_labeler", "allele_labeler"),
+                        default="haplotype_labeler",
+                        help="haplotype_labeler: DeepVariant's default; allele_labeler: lowcov's exact lookup of "
+                             "the normalised allele in the truth (not DeepVariant's positional_labeler)")
     parser.add_argument("--force", action="store_true", help="remake even if a current set exists")
     args = parser.parse_args(argv)
     _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -459,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not wanted:
             raise InputError("--exclude_regions leaves nothing of --regions to make examples from")
         config = ExamplesConfig(
-            mode=args.mode, threads=args.threads, seed=args.seed,
+            mode=args.mode, threads=args.threads, seed=args.seed, labeler=args.labeler_algorithm.split("_")[0],
             read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
             reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),
             candidates=replace(CandidateConfig(), min_base_quality=args.min_base_quality,
