@@ -76,16 +76,22 @@ def extend_haplotype(hap: PartialHaplotype, allele: MinimalAllele | None, ref: s
 
 
 def walk_diploid(placements: Sequence[Sequence[Placement]], ref: str, offset: int, end: int,
-                 visit: Callable[[tuple[str, str], list[int]], None]) -> None:
+                 visit: Callable[[tuple[str, str], list[int]], None],
+                 wanted: Sequence[str] | None = None) -> None:
     """Call ``visit(sequences, picks)`` for every compatible choice of one placement per variant.
 
     ``ref`` holds the reference from ``offset`` to ``end`` and must cover every allele; ``sequences``
     is the pair of haplotype sequences over that window, smaller first; ``picks[i]`` is the index of
-    the placement chosen for variant ``i`` (the list is reused: copy it to keep it).
+    the placement chosen for variant ``i`` (the list is reused: copy it to keep it). With ``wanted``,
+    only choices whose two sequences are both among ``wanted`` are visited: a partial haplotype that
+    begins no wanted sequence is abandoned at once, which keeps many variants cheap.
     """
     n = len(placements)
     tail = end - offset
     picks = [0] * n
+
+    def viable(before: PartialHaplotype, after: PartialHaplotype) -> bool:
+        return after is before or any(w.startswith(after[0]) for w in wanted)
 
     def step(i: int, hap_a: PartialHaplotype, hap_b: PartialHaplotype, orientation: dict) -> None:
         if i == n:
@@ -98,10 +104,10 @@ def walk_diploid(placements: Sequence[Sequence[Placement]], ref: str, offset: in
             if block is not None and orientation.get(block, placement.flip) != placement.flip:
                 continue
             new_a = extend_haplotype(hap_a, placement.first, ref, offset)
-            if new_a is None:
+            if new_a is None or (wanted is not None and not viable(hap_a, new_a)):
                 continue
             new_b = extend_haplotype(hap_b, placement.second, ref, offset)
-            if new_b is None:
+            if new_b is None or (wanted is not None and not viable(hap_b, new_b)):
                 continue
             picks[i] = k
             if block is not None and block not in orientation:

@@ -236,10 +236,11 @@ def _placements(variant: Variant, genotypes: list[tuple[int, int]]) -> tuple[lis
 
 
 def _enumerate(variants: Sequence[Variant], genotypes: list[list[tuple[int, int]]], ref: str, offset: int, end: int,
-               visit: Callable[[tuple[str, str], int, tuple[int, ...]], None]) -> None:
+               visit: Callable[[tuple[str, str], int, tuple[int, ...]], None], wanted: Sequence[str] | None = None
+               ) -> None:
     """Walk every genotype combination of ``variants`` (in start order) and call ``visit(sequences, rank,
     combination)``: ``rank`` orders combinations as ``itertools.product`` does; ``combination`` holds each
-    variant's genotype index, in the variants' order."""
+    variant's genotype index, in the variants' order. ``wanted``: see :func:`walk_diploid`."""
     walk = sorted(range(len(variants)), key=lambda v: variants[v].walk_order)
     options = [_placements(variants[v], genotypes[v]) for v in walk]
     weights = [1] * len(variants)
@@ -252,7 +253,7 @@ def _enumerate(variants: Sequence[Variant], genotypes: list[list[tuple[int, int]
             combination[v] = options[w][1][k]
         visit(sequences, sum(c * weights[v] for v, c in enumerate(combination)), tuple(combination))
 
-    walk_diploid([o[0] for o in options], ref, offset, end, on_leaf)
+    walk_diploid([o[0] for o in options], ref, offset, end, on_leaf, wanted)
 
 
 def best_genotypes(candidates: Sequence[Variant], truths: Sequence[Variant], ref: str, offset: int, end: int
@@ -288,7 +289,9 @@ def best_genotypes(candidates: Sequence[Variant], truths: Sequence[Variant], ref
         if (hom_ref, rank) < known[1]:
             known[1], known[2] = (hom_ref, rank), combination
 
-    _enumerate(candidates, candidate_genotypes, ref, offset, end, on_candidates)
+    # only candidate assignments that reproduce some truth assignment can win: walk just those
+    truth_sequences = sorted({h for pair in missed_by_truth for h in pair})
+    _enumerate(candidates, candidate_genotypes, ref, offset, end, on_candidates, truth_sequences)
     # fewest missed truth alleles, then fewest hom-ref candidates, then DeepVariant's order of discovery
     best = min(by_sequences.items(), key=lambda kv: (missed_by_truth[kv[0]][1], kv[1][1][0], kv[1][0]))
     combination = best[1][2]

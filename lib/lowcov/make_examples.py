@@ -192,8 +192,9 @@ def _run_region(task) -> dict:
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, region.contig)
         truth_alleles = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
-        truth_records = (TruthRecords.read(truth_vcf, region.contig, region.start, region.end, confident)
-                         if truth_vcf else None)
+        # DeepVariant's labeller trusts only the confident truth; calling sets labelled for analysis keep it all
+        truth_records = (TruthRecords.read(truth_vcf, region.contig, region.start, region.end,
+                                           confident if config.mode == "training" else None) if truth_vcf else None)
         for start in range(region.start, region.end, config.partition_size):
             end = min(start + config.partition_size, region.end)
             produced = _examples_for_partition(records, name_rank, fasta, region.contig, start, end, config, rng,
