@@ -9,7 +9,8 @@ the candidates give the same two haplotype sequences as the truth, and lowcov do
 partition of make_examples:
 
 1. **Truth.** The truth records overlapping the partition, without those that are filtered (FILTER
-   other than PASS or ``.``), those that overlap no confident region, and hom-ref ones.
+   other than PASS or ``.``), those that overlap no confident region (training mode; a calling set
+   labelled for analysis keeps them), and hom-ref ones.
 2. **Groups.** Candidates and truth records, merged in order of start (a candidate before a truth
    record at the same start), are grouped greedily: variants with the same end are taken together;
    they join the current group when each starts within ``max_separation`` (30) bases of the end of a
@@ -29,6 +30,13 @@ partition of make_examples:
    group gets labels.
 5. **Label.** The example of alternate allele *k* of a site gets the number of *k* in the site's
    genotype (DeepVariant's ``label_for_alt_alleles``).
+
+A consequence of step 4 worth knowing: when several candidates together make the truth's haplotypes
+(a one-base deletion in a homopolymer, an insertion after it and an SNP, which together equal the
+truth's insertion), DeepVariant prefers that explanation, because it leaves fewer candidates hom-ref:
+those candidates are labelled present and the one candidate written exactly as the truth record is
+labelled hom-ref. On the demo's DNA training set these are the only labels that change from the
+allele lookup (the simulated truth is written normalised, with no MNP or complex records).
 
 Where lowcov differs:
 
