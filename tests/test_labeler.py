@@ -161,3 +161,16 @@ def test_far_representations_and_partitions_are_not_matched(rng):
     assert label_partition([run + 1], ["GA"], ["G"], [right], fetch, "chr1") == [0]
     near = Variant(run + 19, run + 21, (None, (run + 20, run + 21, "")), (1, 1))
     assert label_partition([run + 1], ["GA"], ["G"], [near], fetch, "chr1") == [2]
+
+
+def test_label_digest_tells_relabelled_sets_apart(tmp_path, rewritten_truth):
+    """Same examples, other labels: example_info.json's labels_sha256 differs, so a stage keyed on it
+    (training) can tell; the same labels give the same digest."""
+    _, by_haplotype = _labels(tmp_path, rewritten_truth, "haplotype")
+    _, by_allele = _labels(tmp_path, rewritten_truth, "allele")
+    assert by_haplotype["n_examples"] == by_allele["n_examples"] and by_haplotype["shards"] == by_allele["shards"]
+    assert by_haplotype["labels_sha256"] != by_allele["labels_sha256"]
+    again = make_examples(rewritten_truth["bam"], rewritten_truth["fasta"], tmp_path / "again", ["chr1"],
+                          ExamplesConfig(mode="training", threads=1), truth_vcf=rewritten_truth["truth"],
+                          confident_bed=rewritten_truth["bed"])
+    assert again.info["labels_sha256"] == by_haplotype["labels_sha256"]

@@ -24,6 +24,7 @@ images are compiled loops (:mod:`lowcov.reads`, :mod:`lowcov.candidates`, :mod:`
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -238,7 +239,9 @@ def _run_region(task) -> dict:
     counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
     return {"region": str(region), "read_fraction": fraction, "part": str(part_path) if images else None, "n_examples": len(images),
             "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
-            "label_changes": dict(label_changes), "seconds": time.perf_counter() - start_time}
+            "label_changes": dict(label_changes),
+            "labels_sha256": hashlib.sha256(np.array(labels, np.int8).tobytes()).hexdigest(),
+            "seconds": time.perf_counter() - start_time}
 
 
 def _load_kernels(task) -> None:
@@ -409,9 +412,11 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
         "class_counts": {"hom_ref": class_counts[0], "het": class_counts[1], "hom_alt": class_counts[2]},
         # examples whose label the allele lookup ("SNP 0>1": class 0) and the haplotype labeller (class 1) disagree on
         "label_changes": dict(sorted(label_changes.items())),
+        # the labels of every region in order: a set relabelled with the same examples gets another digest
+        "labels_sha256": hashlib.sha256("".join(r["labels_sha256"] for r in results).encode()).hexdigest(),
         "shards": shards, "seconds": round(seconds, 2),
         "examples_per_second": round(n_examples / seconds, 1) if seconds else None,
-        "regions": [{k: v for k, v in r.items() if k != "part"} for r in results],
+        "regions": [{k: v for k, v in r.items() if k not in ("part", "labels_sha256")} for r in results],
     }
     return info
 
