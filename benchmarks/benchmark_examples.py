@@ -41,7 +41,8 @@ def main() -> None:
     busy = sum(r["seconds"] for r in info["regions"])
     print(f"inside the workers (reading, candidates, images, writing parts): {busy:.1f} s of worker time "
           f"= {n / busy:.0f} examples/s per busy core; the rest is process start-up and the seeded shuffle")
-    print(f"class counts: {info['class_counts']}")
+    print(f"class counts: {info['class_counts']}; labels the haplotype labeller changed from the allele "
+          f"lookup: {info['label_changes'] or 'none'}")
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak RSS: main {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
           f"largest worker {children:.0f} MB")

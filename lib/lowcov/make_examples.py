@@ -3,9 +3,12 @@
 Like DeepVariant's ``make_examples``, in two modes:
 
 * ``training``: only candidates inside the confident regions, each labelled with its genotype class
-  (0 hom-ref, 1 het, 2 hom-alt) from the truth VCF: the number of truth haplotypes that carry the
-  candidate's allele once both are normalised by :mod:`lowcov.normalize`. A candidate whose
-  allele is not in the truth is a false candidate (class 0). Examples are shuffled across shards with a
+  (0 hom-ref, 1 het, 2 hom-alt) by DeepVariant's default labeller, which matches the haplotypes the
+  candidates can make against those of the truth (:mod:`lowcov.labeler`), so a true variant the truth
+  writes differently is still labelled as present. ``labeler="allele"`` keeps the earlier rule instead:
+  the number of truth haplotypes that carry the candidate's allele once both are normalised by
+  :mod:`lowcov.normalize`. Either way ``example_info.json`` counts the labels on which the two rules
+  differ (``label_changes``, by variant type and class). Examples are shuffled across shards with a
   seed.
 * ``calling``: every candidate, unlabelled (or labelled when a truth VCF is given, for analysis), in
   genomic order.
@@ -23,11 +26,13 @@ images are compiled loops (:mod:`lowcov.reads`, :mod:`lowcov.candidates`, :mod:`
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
 import time
 import zlib
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -43,6 +48,7 @@ from .executor import ENV_VAR, ExecutorError, run_shards
 from .fileio import temporary_name
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
+from .labeler import TruthRecords, label_partition
 from .pileup import PileupConfig, draw
 from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
@@ -51,6 +57,8 @@ from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
 log = logging.getLogger(__name__)
 
 MODES = ("training", "calling")
+#: haplotype: DeepVariant's haplotype_labeler (lowcov.labeler); allele: exact lookup of the normalised allele
+LABELERS = ("haplotype", "allele")
 
 
 @dataclass(frozen=True)
@@ -76,10 +84,14 @@ class ExamplesConfig:
     #: make examples at each of these fractions of the reads (templates kept by name, like
     #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
     read_fractions: tuple[float, ...] = (1.0,)
+    #: how candidates get their labels (see LABELERS)
+    labeler: str = "haplotype"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.labeler not in LABELERS:
+            raise ValueError(f"labeler must be one of {LABELERS}, got {self.labeler!r}")
 
 
 @dataclass(frozen=True)
@@ -113,7 +125,8 @@ def split_regions(regions: Sequence[Region], size: int) -> list[Region]:
 
 def truth_genotypes(truth_vcf: str | os.PathLike, fetch, region: Region, margin: int = 200
                     ) -> dict[tuple[int, str, str], int]:
-    """Normalised truth alleles near ``region`` -> number of haplotypes that carry each."""
+    """Normalised truth alleles near ``region`` -> number of haplotypes that carry each (the ``allele``
+    labeller)."""
     copies: dict[tuple[int, str, str], int] = {}
     with pysam.VariantFile(str(truth_vcf)) as vcf:
         if region.contig not in vcf.header.contigs:
@@ -185,6 +198,25 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     return out
 
 
+def _label(cands: Sequence, labeler: str, truth_alleles: dict, truths, fetch, contig: str
+           ) -> tuple[list[int], list[str]]:
+    """One partition's labels by ``labeler``, and per candidate the change "TYPE allele>haplotype" where
+    the two rules disagree ("" where they agree).
+
+    DeepVariant's label for an image is how many of the genotype's alleles are among the image's alt
+    alleles, so an allele pair's label is the sum of its two members' labels (at most 2); the haplotype
+    labeller sees each distinct single allele once, as DeepVariant labels a multi-allelic site's alleles."""
+    singles = list(dict.fromkeys(m for c in cands for m in getattr(c, "members", ()) or (c,)))
+    by_haplotype_single = dict(zip((m.key for m in singles), label_partition(
+        [m.pos for m in singles], [m.ref for m in singles], [m.alt for m in singles], truths, fetch, contig)))
+    by_allele = [min(sum(truth_alleles.get(k, 0) for k in c.keys), 2) for c in cands]
+    by_haplotype = [min(sum(by_haplotype_single[k] for k in c.keys), 2) for c in cands]
+    chosen = by_haplotype if labeler == "haplotype" else by_allele
+    changed = [f"{'INDEL' if c.is_indel else 'SNP'} {a}>{h}" if a != h else ""
+               for c, a, h in zip(cands, by_allele, by_haplotype)]
+    return chosen, changed
+
+
 def _run_region(task) -> dict:
     """Worker: all examples of one region into one part file; returns its counts."""
     bam_path, fasta_path, region, fraction, config, truth_vcf, confident_bed, part_path = task
@@ -194,6 +226,7 @@ def _run_region(task) -> dict:
                                  int(fraction * 1000)])
     confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
     images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
+    label_changes: Counter = Counter()
     start_time = time.perf_counter()
     n_candidates = 0
     records = read_region(bam_path, region.contig, region.start, region.end)
@@ -201,7 +234,10 @@ def _run_region(task) -> dict:
     name_rank = name_ranks(records)
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, region.contig)
-        truth = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
+        truth_alleles = truth_genotypes(truth_vcf, fasta.fetch, region) if truth_vcf else None
+        # DeepVariant's labeller trusts only the confident truth; calling sets labelled for analysis keep it all
+        truth_records = (TruthRecords.read(truth_vcf, region.contig, region.start, region.end,
+                                           confident if config.mode == "training" else None) if truth_vcf else None)
         for start in range(region.start, region.end, config.partition_size):
             end = min(start + config.partition_size, region.end)
             produced = _examples_for_partition(records, name_rank, fasta, region.contig, start, end, config, rng,
@@ -209,15 +245,25 @@ def _run_region(task) -> dict:
             n_candidates += len(produced)
             if not produced:
                 continue
+            if truth_vcf:
+                produced_labels, changed = _label(
+                    [c for c, _ in produced], config.labeler, truth_alleles,
+                    truth_records.overlapping(start, end), fasta.fetch, region.contig)
+            else:
+                produced_labels, changed = [-1] * len(produced), [""] * len(produced)
             if config.mode == "training" and confident is not None:
                 starts = np.array([c.anchor for c, _ in produced], dtype=np.int64)
                 ends = np.array([c.anchor + len(c.ref) for c, _ in produced], dtype=np.int64)
                 inside = confident.covers(region.contig, starts, ends)
-                produced = [p for p, keep in zip(produced, inside) if keep]
-            for cand, image in produced:
+            else:
+                inside = np.ones(len(produced), dtype=bool)
+            for (cand, image), label, change, keep in zip(produced, produced_labels, changed, inside):
+                if not keep:
+                    continue
+                if change:
+                    label_changes[change] += 1
                 images.append(image)
-                # DeepVariant's label: how many of the genotype's alleles are among the image's alt alleles
-                labels.append(min(sum(truth.get(key, 0) for key in cand.keys), 2) if truth is not None else -1)
+                labels.append(label)
                 for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
                                     ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
                     meta[name].append(value)
@@ -230,6 +276,8 @@ def _run_region(task) -> dict:
     counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
     return {"region": str(region), "read_fraction": fraction, "part": str(part_path) if images else None, "n_examples": len(images),
             "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
+            "label_changes": dict(label_changes),
+            "labels_sha256": hashlib.sha256(np.array(labels, np.int8).tobytes()).hexdigest(),
             "seconds": time.perf_counter() - start_time}
 
 
@@ -392,6 +440,7 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
     shutil.rmtree(parts_dir)
     n_examples = sum(r["n_examples"] for r in results)
     class_counts = np.sum([r["class_counts"] for r in results], axis=0).tolist() if results else [0, 0, 0]
+    label_changes = sum((Counter(r["label_changes"]) for r in results), Counter())
     info = {
         "mode": config.mode, "bam": str(bam), "reference": str(reference),
         "truth_vcf": str(truth_vcf) if truth_vcf else None,
@@ -400,9 +449,13 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
         "height": config.pileup.height, "width": config.pileup.width, "channels": list(config.pileup.channels),
         "n_examples": n_examples, "n_candidates": sum(r["n_candidates"] for r in results),
         "class_counts": {"hom_ref": class_counts[0], "het": class_counts[1], "hom_alt": class_counts[2]},
+        # examples whose label the allele lookup ("SNP 0>1": class 0) and the haplotype labeller (class 1) disagree on
+        "label_changes": dict(sorted(label_changes.items())),
+        # the labels of every region in order: a set relabelled with the same examples gets another digest
+        "labels_sha256": hashlib.sha256("".join(r["labels_sha256"] for r in results).encode()).hexdigest(),
         "shards": shards, "seconds": round(seconds, 2),
         "examples_per_second": round(n_examples / seconds, 1) if seconds else None,
-        "regions": [{k: v for k, v in r.items() if k != "part"} for r in results],
+        "regions": [{k: v for k, v in r.items() if k not in ("part", "labels_sha256")} for r in results],
     }
     return info
 
@@ -475,6 +528,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a running Dask scheduler (tcp://HOST:8786) or a dask-jobqueue YAML file "
                              f"(default: ${ENV_VAR}, else local workers)")
     parser.add_argument("--seed", type=int, default=ExamplesConfig().seed, help="shuffling and read sampling")
+    parser.add_argument("--labeler_algorithm", choices=("haplotype_labeler", "allele_labeler"),
+                        default="haplotype_labeler",
+                        help="haplotype_labeler: DeepVariant's default; allele_labeler: lowcov's exact lookup of "
+                             "the normalised allele in the truth (not DeepVariant's positional_labeler)")
     parser.add_argument("--force", action="store_true", help="remake even if a current set exists")
     args = parser.parse_args(argv)
     _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -485,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not wanted:
             raise InputError("--exclude_regions leaves nothing of --regions to make examples from")
         config = ExamplesConfig(
-            mode=args.mode, threads=args.threads, seed=args.seed,
+            mode=args.mode, threads=args.threads, seed=args.seed, labeler=args.labeler_algorithm.split("_")[0],
             read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
             reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),
             candidates=replace(CandidateConfig(), min_base_quality=args.min_base_quality,

@@ -17,14 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .annotate import genotype_class, primitives
+from ..haplotypes import MinimalAllele, trim_as_written
 from ..normalize import normalize
 from .vcfio import ImportFailure, RawRecords
 
 log = logging.getLogger(__name__)
-
-#: a minimal allele: (start, end, inserted bases) on the reference, 0-based
-MinimalAllele = tuple[int, int, str]
-
 
 @dataclass
 class UnitTable:
@@ -65,21 +62,6 @@ class UnitTable:
 
 def _allele_text(allele: MinimalAllele) -> str:
     return f"{allele[0]}:{allele[1]}:{allele[2]}"
-
-
-def _trim_as_written(start: int, ref: str, alt: str) -> tuple[int, str, str]:
-    """Shared prefix first (VCF's padding base is on the left), then suffix: keeps an allele where
-    its writer put it, e.g. ``AGA>A`` after an SNP at the first A stays a deletion of ``GA``."""
-    n = min(len(ref), len(alt))
-    prefix = 0
-    while prefix < n and ref[prefix] == alt[prefix]:
-        prefix += 1
-    ref, alt = ref[prefix:], alt[prefix:]
-    n = min(len(ref), len(alt))
-    suffix = 0
-    while suffix < n and ref[-1 - suffix] == alt[-1 - suffix]:
-        suffix += 1
-    return start + prefix, ref[:len(ref) - suffix], alt[:len(alt) - suffix]
 
 
 def _ref_agrees(seq: str, pos: int, ref: str) -> bool:
@@ -139,7 +121,7 @@ def build_units(raw: RawRecords, chrom: str, seq: str, role: str, path: str,
             minimal = tuple((m[1].start, m[1].end, m[1].inserted) for m in members)
             written = []
             for m in members:
-                w_start, w_ref, w_alt = _trim_as_written(pos - 1, ref.upper(), alts[m[0] - 1].upper())
+                w_start, w_ref, w_alt = trim_as_written(pos - 1, ref.upper(), alts[m[0] - 1].upper())
                 written.append((w_start, w_start + len(w_ref), w_alt))
             starts = [a[0] for a in minimal]
             ends = [a[1] for a in minimal]

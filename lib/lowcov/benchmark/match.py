@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..haplotypes import Placement, walk_diploid
 from .calls import UnitTable
 
 log = logging.getLogger(__name__)
@@ -87,18 +88,6 @@ class _Unit:
         self.block = block
 
 
-def _extend(hap: tuple[str, int, int], allele, ref: str, offset: int):
-    """Append ``allele`` to a partial haplotype (sequence, reference cursor, last insertion point);
-    None when it overlaps what is already on the haplotype."""
-    if allele is None:
-        return hap
-    seq, cursor, last_insertion = hap
-    start, end, inserted = allele
-    if start < cursor or (start == end and start == last_insertion):
-        return None
-    return seq + ref[cursor - offset:start - offset] + inserted, end, start if start == end else -1
-
-
 def _state_count(units: list[_Unit], diploid: bool) -> int:
     total = 1
     for u in units:
@@ -109,74 +98,45 @@ def _state_count(units: list[_Unit], diploid: bool) -> int:
     return total
 
 
+def _largest_subsets(options: list[list[Placement]], ref: str, offset: int, end: int
+                     ) -> dict[tuple[str, str], tuple[int, int]]:
+    """Walk ``options`` (placement 0 of each unit leaves it out) -> for every reachable sequence pair,
+    (number of units included, bit mask of them), keeping the first of the largest subsets."""
+    best: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def keep_largest(key: tuple[str, str], picks: list[int]) -> None:
+        count = sum(1 for k in picks if k)
+        known = best.get(key)
+        if known is None or count > known[0]:
+            best[key] = (count, sum(1 << i for i, k in enumerate(picks) if k))
+
+    walk_diploid(options, ref, offset, end, keep_largest)
+    return best
+
+
 def _diploid_haplotypes(units: list[_Unit], ref: str, offset: int, end: int, use_phasing: bool
                         ) -> dict[tuple[str, str], tuple[int, int]]:
     """Every diploid sequence pair reachable by including a subset of ``units`` (each with a phase
     orientation) -> (number of units included, bit mask of them), keeping the largest subset."""
-    best: dict[tuple[str, str], tuple[int, int]] = {}
-    n = len(units)
-    tail_start = end - offset
-
-    def visit(i, hap_a, hap_b, orientation, count, mask):
-        if i == n:
-            a = hap_a[0] + ref[hap_a[1] - offset:tail_start]
-            b = hap_b[0] + ref[hap_b[1] - offset:tail_start]
-            key = (a, b) if a <= b else (b, a)
-            known = best.get(key)
-            if known is None or count > known[0]:
-                best[key] = (count, mask)
-            return
-        visit(i + 1, hap_a, hap_b, orientation, count, mask)
-        unit = units[i]
+    options = []
+    for unit in units:
         g0, g1 = unit.gt
-        block = unit.block if use_phasing else None
+        first, second = unit.alleles[g0], unit.alleles[g1]
         if g0 == g1:
-            choices = (0,)
-        elif block is not None and block in orientation:
-            choices = (orientation[block],)
+            options.append([Placement(None, None), Placement(first, second)])
         else:
-            choices = (0, 1)
-        for flip in choices:
-            first, second = (g0, g1) if flip == 0 else (g1, g0)
-            new_a = _extend(hap_a, unit.alleles[first], ref, offset)
-            if new_a is None:
-                continue
-            new_b = _extend(hap_b, unit.alleles[second], ref, offset)
-            if new_b is None:
-                continue
-            if block is not None and block not in orientation and g0 != g1:
-                new_orientation = dict(orientation)
-                new_orientation[block] = flip
-            else:
-                new_orientation = orientation
-            visit(i + 1, new_a, new_b, new_orientation, count + 1, mask | (1 << i))
-
-    visit(0, ("", offset, -1), ("", offset, -1), {}, 0, 0)
-    return best
+            block = unit.block if use_phasing else None
+            options.append([Placement(None, None), Placement(first, second, block, 0),
+                            Placement(second, first, block, 1)])
+    return _largest_subsets(options, ref, offset, end)
 
 
-def _haploid_haplotypes(units: list[_Unit], ref: str, offset: int, end: int) -> dict[str, tuple[int, int]]:
-    """Like :func:`_diploid_haplotypes` on one haplotype, each unit contributing any one of its
-    called alleles: a match here means the alleles agree and only the genotype differs."""
-    best: dict[str, tuple[int, int]] = {}
-    n = len(units)
-    tail_start = end - offset
-
-    def visit(i, hap, count, mask):
-        if i == n:
-            key = hap[0] + ref[hap[1] - offset:tail_start]
-            known = best.get(key)
-            if known is None or count > known[0]:
-                best[key] = (count, mask)
-            return
-        visit(i + 1, hap, count, mask)
-        for g in sorted({g for g in units[i].gt if g > 0}):
-            extended = _extend(hap, units[i].alleles[g], ref, offset)
-            if extended is not None:
-                visit(i + 1, extended, count + 1, mask | (1 << i))
-
-    visit(0, ("", offset, -1), 0, 0)
-    return best
+def _haploid_haplotypes(units: list[_Unit], ref: str, offset: int, end: int) -> dict[tuple[str, str], tuple[int, int]]:
+    """Like :func:`_diploid_haplotypes` on one haplotype (drawn twice), each unit contributing any one
+    of its called alleles: a match here means the alleles agree and only the genotype differs."""
+    options = [[Placement(None, None)] + [Placement(unit.alleles[g], unit.alleles[g])
+                                          for g in sorted({g for g in unit.gt if g > 0})] for unit in units]
+    return _largest_subsets(options, ref, offset, end)
 
 
 def _best_common(truth_best: dict, query_best: dict) -> tuple[int, int]:

@@ -170,10 +170,15 @@ class TuneData:
 
 
 def dataset_signature(example_set: ExampleSet) -> dict[str, Any]:
-    """What identifies an example set for resuming: geometry, channels, counts and shard names."""
+    """What identifies an example set for resuming: geometry, channels, counts, shard names and the digest
+    of its labels (a set relabelled by another rule has the same examples and shards but other labels).
+    Sets written before labels were digested, or by DeepVariant, have no digest and are matched without it."""
     info = example_set.info
-    return {"height": info["height"], "width": info["width"], "channels": list(info["channels"]),
-            "n_examples": int(info["n_examples"]), "shards": list(info["shards"])}
+    signature = {"height": info["height"], "width": info["width"], "channels": list(info["channels"]),
+                 "n_examples": int(info["n_examples"]), "shards": list(info["shards"])}
+    if info.get("labels_sha256"):
+        signature["labels_sha256"] = info["labels_sha256"]
+    return signature
 
 
 def open_example_set(value: ExampleSet | str | os.PathLike) -> ExampleSet:
