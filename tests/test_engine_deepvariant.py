@@ -220,6 +220,8 @@ def test_seed_chain_through_the_standin(data, standin, tmp_path):
         assert {r.contig for r in calls} == {"chr1"}
     rd_call = next(c for c in _calls(standin) if "/opt/deepvariant/bin/run_deepvariant" in c)
     assert f"--customized_model={best.prefix}" in rd_call and "--model_type=WGS" in rd_call
+    # the fine-tuned network makes every call: 1.8's small model is off
+    assert "--disable_small_model=true" in rd_call
 
     rna = engine.call_request(data["rna_bam"], data["rna_reference"], calls_dir / "rna.calls.vcf.gz", ["1 2 10"],
                               None, split_skip_reads=True)

@@ -205,7 +205,11 @@ def override_disagreements() -> list[dict]:
 class CallRequest:
     """``run_deepvariant`` over ``regions`` of ``reads``. ``customized_model``: a checkpoint prefix (the
     fine-tuned network); None = the image's built-in model of ``model_type``. ``split_skip_reads``:
-    DeepVariant's RNA-seq setting (reads split at their N/skip CIGAR operations)."""
+    DeepVariant's RNA-seq setting (reads split at their N/skip CIGAR operations). ``small_model``: False
+    passes ``--disable_small_model=true``. DeepVariant 1.8.0 introduced a small model that genotypes
+    confident biallelic candidates inside make_examples, before the network sees them
+    (docs/deepvariant-small-model-details.md); left on, part of a fine-tuned model's calls would be the
+    published small model's, so the study compares networks only with it off."""
 
     reads: Path
     reference: Path
@@ -216,6 +220,7 @@ class CallRequest:
     num_shards: int = 16
     split_skip_reads: bool = False
     gpu: bool = True
+    small_model: bool = False
 
     @property
     def intermediate_results_dir(self) -> Path:
@@ -232,6 +237,8 @@ def run_deepvariant_command(request: CallRequest, images: DeepVariantImages) -> 
     argv += [f"--ref={request.reference}", f"--reads={request.reads}", f"--regions={' '.join(request.regions)}",
              f"--output_vcf={request.output_vcf}", f"--num_shards={request.num_shards}",
              f"--intermediate_results_dir={request.intermediate_results_dir}"]
+    if not request.small_model:
+        argv.append("--disable_small_model=true")
     if request.split_skip_reads:
         argv.append("--make_examples_extra_args=split_skip_reads=true")
     return ContainerCommand(

@@ -212,6 +212,11 @@ def plan_differences() -> list[dict]:
          "plan": "--customized_model=<best EMA checkpoint by tune/f1_weighted>, --regions=chr1, --num_shards, "
                  "--intermediate_results_dir",
          "why": "the case study does not say which checkpoint it deployed; DeepVariant's users take the best metric"},
+        {"step": "small model", "case_study": "(not mentioned; DeepVariant 1.8's run_deepvariant default)",
+         "plan": "--disable_small_model=true on every call",
+         "why": "1.8.0's small model genotypes confident biallelic candidates before the network sees them; left on, "
+                "part of V1's and V2's calls would be the published small model's, not the fine-tuned network's. "
+                "So the published model's Quick Test here may differ from the case study's by the small model's calls"},
         {"step": "logs", "case_study": "( time ... ) 2>&1 | tee ...log", "plan": "each command's output to its own log file",
          "why": "a failed shard's log names the task; the engine reports its tail"},
     ]
