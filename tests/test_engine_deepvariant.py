@@ -266,6 +266,28 @@ def test_apptainer_binds_and_nv(data, standin, tmp_path, monkeypatch):
 # -- failures ---------------------------------------------------------------------------------------------
 
 
+def test_shards_run_as_dask_tasks_on_a_cluster_and_failures_are_collected(data, standin, tmp_path, monkeypatch,
+                                                                          caplog):
+    """With a scheduler each make_examples shard is a task on the cluster's workers (started here after the
+    stand-in is on PATH, as a user's workers have the runtime); a failing shard does not stop the others."""
+    from lowcov import executor
+
+    monkeypatch.setenv("STANDIN_FAIL_TASKS", "2")
+    caplog.set_level(logging.INFO, logger="lowcov.executor")
+    with executor.separate_cluster(workers=2, log_dir=tmp_path) as address:
+        engine = _engine(tmp_path, scheduler=address)
+        request = engine.training_examples_request("training_set", data["rna_bam"], data["rna_reference"],
+                                                   data["rna_truth"], data["rna_confident"], ["1 2"], tmp_path / "ex")
+        with pytest.raises(ContainerRunError, match="1 of 3 make_examples shards .* task 2"):
+            engine.make_training_examples(request)
+    assert "make_examples shards: 3 shards on 2 Dask workers" in caplog.text
+    tasks = sorted(c[c.index("--task") + 1] for c in _calls(standin) if "--task" in c)
+    assert tasks == ["0", "1", "2"]
+    done = sorted(p.name for p in (tmp_path / "ex").glob("*.gz.done"))
+    assert done == ["training_set.with_label.tfrecord-00000-of-00003.gz.done",
+                    "training_set.with_label.tfrecord-00001-of-00003.gz.done"]
+
+
 def test_failed_shard_reports_and_rerun_runs_only_it(data, standin, tmp_path, monkeypatch):
     engine = _engine(tmp_path)
     request = engine.training_examples_request("training_set", data["rna_bam"], data["rna_reference"],

@@ -3,7 +3,7 @@
 ===================== ===================================================== ==================================
 stage                 runs                                                  writes
 ===================== ===================================================== ==================================
-training examples     ``make_examples --mode training`` x N shards (pool)   ``<name>.with_label.tfrecord-*``
+training examples     ``make_examples --mode training`` x N shards (*)      ``<name>.with_label.tfrecord-*``
 shuffle               :mod:`.shuffle` (in Python, seeded)                   shards + pbtxt + example_info.json
 train                 ``train --config=dv_config.py:wgs`` + V1/V2 overrides ``checkpoints/ema/checkpoint-*``
 select checkpoint     :func:`.training_outputs.select_checkpoint`           (the deployed prefix)
@@ -11,6 +11,8 @@ call variants         ``run_deepvariant --customized_model``                bgzi
 RNA pseudo-truth      ``run_deepvariant --model_type WES``                  bgzipped VCF + .tbi
 hap.py (optional)     ``hap.py --engine=vcfeval``                           ``<prefix>.summary.csv``
 ===================== ===================================================== ==================================
+
+(*) on threads of this process, or as Dask tasks when a scheduler is chosen (:func:`run_in_pool`).
 
 Every command comes from :mod:`.commands` and runs through :mod:`.runtime`. A shard, a training run
 or a call that finished leaves a ``.done`` marker holding its command; a re-run skips what is marked,
@@ -25,12 +27,14 @@ import os
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import InputError
 from ..checks import (bam_contigs, check_contigs_match, describe_naming, fasta_contigs, require_bam, require_fasta,
                       require_file)
+from ..executor import chosen_scheduler, run_shards
 from ..dvexamples import example_info_path, read_dataset_config, read_example_info, sharded_filename
 from .commands import (CallRequest, DeepVariantImages, HappyRequest, TrainingExamplesRequest, TrainRequest,
                        happy_command, make_examples_command, run_deepvariant_command, train_command)
@@ -105,19 +109,35 @@ def run_shard(job: ShardJob) -> Path:
     return job.output
 
 
-def run_in_pool(jobs: Sequence[ShardJob], workers: int,
-                run_one: Callable[[ShardJob], object] = run_shard) -> list[tuple[ShardJob, Exception]]:
-    """Run every job, ``workers`` at a time, and return the failures: each job runs even when another
-    fails, so a re-run has fewer to do. The one seam a cluster executor (``lowcov.executor``) replaces."""
-    failures: list[tuple[ShardJob, Exception]] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(run_one, job): job for job in jobs}
-        for future, job in futures.items():
-            try:
-                future.result()
-            except (ContainerRunError, InputError) as exc:
-                failures.append((job, exc))
-    return failures
+def run_in_pool(jobs: Sequence[ShardJob], workers: int, run_one: Callable[[ShardJob], object] = run_shard,
+                scheduler: Any = None) -> list[tuple[ShardJob, Exception]]:
+    """Run every job and return the failures: each job runs even when another fails, so a re-run has
+    fewer to do. Without a Dask scheduler (``scheduler`` or ``lowcov.executor``'s configured one) the
+    jobs run ``workers`` at a time on threads of this process, since each only waits for its container;
+    with one, each job is a Dask task on the cluster's workers (which need the container runtime and the
+    shared paths)."""
+    if chosen_scheduler(scheduler) is None:
+        failures: list[tuple[ShardJob, Exception]] = []
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = {pool.submit(run_one, job): job for job in jobs}
+            for future, job in futures.items():
+                try:
+                    future.result()
+                except (ContainerRunError, InputError) as exc:
+                    failures.append((job, exc))
+        return failures
+    errors = run_shards(partial(_error_of, run_one), jobs, description="make_examples shards", scheduler=scheduler,
+                        labels=[f"task {job.task}" for job in jobs])
+    return [(job, error) for job, error in zip(jobs, errors) if error is not None]
+
+
+def _error_of(run_one: Callable[[ShardJob], object], job: ShardJob) -> Exception | None:
+    """``run_one(job)``'s container or input error, returned so that the other shards still run."""
+    try:
+        run_one(job)
+    except (ContainerRunError, InputError) as exc:
+        return exc
+    return None
 
 
 @dataclass
@@ -135,6 +155,9 @@ class DeepVariantEngine:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     gpu: bool = True
     allow_cpu_fallback: bool = False
+    #: a Dask scheduler address or dask-jobqueue YAML for make_examples' shards (None: lowcov.executor's
+    #: configured one, else threads on this machine)
+    scheduler: Any = None
     name: str = "deepvariant"
 
     def __post_init__(self):
@@ -159,7 +182,7 @@ class DeepVariantEngine:
                 for task in range(request.n_shards)]
         pending = [job for job in jobs if not _is_done(job.output, job.command)]
         log.info("make_examples %s: %d of %d shards to run", request.name, len(pending), request.n_shards)
-        failures = run_in_pool(pending, self.workers)
+        failures = run_in_pool(pending, self.workers, scheduler=self.scheduler)
         if failures:
             job, first = failures[0]
             raise ContainerRunError(f"{len(failures)} of {request.n_shards} make_examples shards of {request.name} "
