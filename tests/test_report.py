@@ -868,8 +868,10 @@ def test_sweep_text_says_where_a_model_crosses_the_original():
                          + sweep_rows("V2", "INDEL", {3.0: "lower", 15.0: "lower", 30.0: "no detectable change"})
                          + sweep_rows("DNA", "SNP", {3.0: "no detectable change", 30.0: "no detectable change"})
                          + sweep_rows("DNA", "INDEL", {3.0: "higher", 30.0: "no detectable change"})
-                         + sweep_rows("bcftools", "SNP", {3.0: "lower"}) + sweep_rows("bcftools", "INDEL", {3.0: "higher"}))
-    text = report.sweep_text(table, ["V2", "DNA", "bcftools"])
+                         + sweep_rows("bcftools", "SNP", {3.0: "lower"}) + sweep_rows("bcftools", "INDEL", {3.0: "higher"})
+                         + sweep_rows("DNA at 50 %", "SNP", {3.0: "lower"}))
+    text = report.sweep_text(table, ["V2", "DNA", "bcftools", "DNA at 50 %"])
+    assert "the SNP F1 of DNA at 50 % is lower at 3x" in text and "50 %'s" not in text
     assert "bcftools' SNP F1 is lower at 3x" in text
     assert "V2's SNP F1 crosses the original's: higher at 30x, lower at 3x" in text
     assert "V2's INDEL F1 is lower at 3x, 15x and never crosses the original's" in text

@@ -148,8 +148,7 @@ def sweep_text(table: pd.DataFrame, models: Sequence[str], metric: str = F1) -> 
             rows = table[(table.Model == model) & (table.Type == kind) & (table.Metric == metric)].sort_values("Depth")
             higher = [f"{r.Depth:.0f}x" for r in rows.itertuples() if r.direction == "higher"]
             lower = [f"{r.Depth:.0f}x" for r in rows.itertuples() if r.direction == "lower"]
-            owner = f"{model}'" if model.endswith("s") else f"{model}'s"
-            name = f"{owner} {kind} {metric.removeprefix('METRIC.').replace('_Score', '')}"
+            name = _metric_of(model, f"{kind} {metric.removeprefix('METRIC.').replace('_Score', '')}")
             if higher and lower:
                 sentences.append(f"{name} crosses the original's: higher at {', '.join(higher)}, lower at "
                                  f"{', '.join(lower)}")
@@ -158,4 +157,12 @@ def sweep_text(table: pd.DataFrame, models: Sequence[str], metric: str = F1) -> 
                 sentences.append(f"{name} is {word} at {', '.join(depths)} and never crosses the original's")
             else:
                 sentences.append(f"{name} shows no detectable change at any depth")
-    return "; ".join(sentences) + "."
+    text = "; ".join(sentences) + "."
+    return text[:1].upper() + text[1:]
+
+
+def _metric_of(model: str, metric: str) -> str:
+    """"V2's SNP F1", "bcftools' SNP F1", but "the SNP F1 of DNA at 50 %" (a possessive after a phrase misreads)."""
+    if " " in model:
+        return f"the {metric} of {model}"
+    return f"{model}' {metric}" if model.endswith("s") else f"{model}'s {metric}"
