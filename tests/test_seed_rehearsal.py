@@ -15,35 +15,61 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pysam
 import pytest
+import torch
 
 from lowcov.demo import write_fake_seed
 from lowcov.dvexamples import read_dataset_config
 from lowcov.engines.plan import seed_model_files
 from lowcov.layout import REPO_ROOT, Layout
 from lowcov.report.deepvariant import STANDIN_MARKER
-from lowcov.study import deepvariant
+from lowcov.dvmodel import load_checkpoint
+from lowcov.study import deepvariant, deepvariant_controls
 
 STANDIN = Path(__file__).parent / "standin"
 sys.path.insert(0, str(STANDIN))
 import standin  # noqa: E402  (the stand-in's own flag parser)
 
 FLAGS = json.loads(standin.FIXTURE.read_text())
-# every chapter that runs a stage (chapter 8 only reads what they wrote)
-CHAPTERS = ("01", "02", "03", "04", "05", "06", "07")
+# every chapter that runs a stage, and chapter 8's parity table of DeepVariant's examples
+CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08")
 
 
-def _published_model(layout: Layout) -> None:
-    """Files shaped as the seed downloads put them: dv_config.py and the WGS checkpoint's three files."""
+def _published_model(layout: Layout) -> Path:
+    """Files shaped as the seed downloads put them: dv_config.py and the WGS checkpoint's three files. The
+    checkpoint is a real one, DeepVariant's network built with Keras (random weights) and saved as
+    DeepVariant saves it, its batch-norm statistics those of the stand-in's images (random pixels), so that
+    the batch-norm controls read, train and write real weights."""
     files = seed_model_files(layout)
     files["dv_config"].parent.mkdir(parents=True, exist_ok=True)
     files["dv_config"].write_text("# DeepVariant 1.8's dv_config.py stands here (rehearsal)\n")
     prefix = files["init_checkpoint"]
-    Path(f"{prefix}.index").write_bytes(b"rehearsal index")
-    Path(f"{prefix}.data-00000-of-00001").write_bytes(b"rehearsal weights")
+    _keras_checkpoint(prefix)
     (prefix.parent / "example_info.json").write_text(json.dumps(
         {"version": "1.8.0", "shape": [100, 221, 7], "channels": [1, 2, 3, 4, 5, 6, 19]}))
+    return prefix
+
+
+def _keras_checkpoint(prefix: Path) -> None:
+    tf = pytest.importorskip("tensorflow", reason="the batch-norm controls need: pip install 'lowcov[deepvariant]'")
+    tf_keras = pytest.importorskip("tf_keras", reason="DeepVariant's Keras 2 model needs tf-keras")
+    from test_dvmodel import build_deepvariant_keras, images
+
+    tf_keras.utils.set_random_seed(17)
+    model = build_deepvariant_keras(tf_keras)
+    norms = [layer for layer in model.layers if isinstance(layer, tf_keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0  # one training pass sets the moving statistics to the batch's
+    model((images(8, seed=1).astype(np.float32) - 128) / 128, training=True)
+    for layer in norms:
+        layer.momentum = 0.99
+    tf.train.Checkpoint(model).write(str(prefix))  # prefix.index + prefix.data-00000-of-00001
+
+
+def _batch_norm_statistics(module) -> list:
+    return [tensor for bn in module.bns for tensor in (bn.running_mean, bn.running_var)]
 
 
 def _fake_gpu(folder: Path) -> Path:
@@ -70,12 +96,14 @@ def _executed_outputs(notebook: Path) -> tuple[list[str], list[str]]:
 
 @pytest.mark.slow
 def test_the_seed_chain_runs_through_the_standin(tmp_path):
-    profile = write_fake_seed(tmp_path / "fake", parameters={"dv_shards": 2, "happy": True})
+    # the native control stops after two steps (V2 would run 20 epochs of InceptionV3 steps on the CPU)
+    profile = write_fake_seed(tmp_path / "fake", parameters={"dv_shards": 2, "happy": True,
+                                                             "execution_overrides": ["config.max_steps=2"]})
     data, builds = tmp_path / "data", tmp_path / "builds"
     layout = Layout(str(profile), root=data / "fake-seed")
     assert (layout.test_contig, layout.tune_contig, layout.rna_test_contig, layout.rna_tune_contig) == \
         ("chr1", "chr10", "1", "10")
-    _published_model(layout)
+    published = _published_model(layout)
     calls = tmp_path / "standin_calls.jsonl"
     env = dict(os.environ, LOWCOV_DATA=str(data), LOWCOV_PROFILE_BUILDS=str(builds), LOWCOV_STANDIN_PYTHON=sys.executable,
                STANDIN_CALLS=str(calls),
@@ -90,7 +118,9 @@ def test_the_seed_chain_runs_through_the_standin(tmp_path):
     runs = [json.loads(line)["args"] for line in calls.read_text().splitlines()]
     containers = [args for args in runs if args[0] == "run"]
     binaries = Counter(next(a for a in args if a.startswith("/opt/")).rsplit("/", 1)[-1] for args in containers)
-    assert binaries == {"make_examples": 4, "train": 2, "run_deepvariant": 5, "hap.py": 3}, binaries
+    # run_deepvariant: chapter 3's two Quick Tests and 4's WES run; chapter 6 calls V2 and the two controls on
+    # both datasets (the published model's calls are chapter 3's); chapter 7 adds V1 (the rest are reused)
+    assert binaries == {"make_examples": 4, "train": 2, "run_deepvariant": 10, "hap.py": 5}, binaries
     for args in containers:  # checked again here, against DeepVariant 1.8's flag definitions
         command = args[next(i for i, a in enumerate(args) if a.startswith("/opt/")):]
         binary = command[0].rsplit("/", 1)[-1]
@@ -113,12 +143,12 @@ def test_the_seed_chain_runs_through_the_standin(tmp_path):
     for name in (deepvariant.TRAINING_SET, deepvariant.VALIDATION_SET):
         config = read_dataset_config(deepvariant.dataset_config(layout, name))
         assert config.num_examples > 0 and (deepvariant.examples_dir(layout) / "example_info.json").exists()
-    selected = deepvariant.existing_fine_tuned(layout)
+    selected = deepvariant.existing_fine_tuned(layout, with_controls=False)
     for iteration, prefix in selected.items():
         assert prefix.parent == deepvariant.experiment_dir(layout, iteration) / "checkpoints" / "ema"
         assert prefix.name.startswith("checkpoint-") and Path(f"{prefix}.index").exists()
         assert (deepvariant.experiment_dir(layout, iteration) / "train_log.csv").exists()
-    for model in ("Original", "V1", "V2"):
+    for model in ("Original", "V1", "V2", "V2, frozen BN", "V2, original BN"):
         vcf = deepvariant.calls_vcf(layout, model, 0.5)
         with pysam.VariantFile(str(vcf)) as calls_file:
             assert {r.contig for r in calls_file} == {"chr1"}
@@ -142,3 +172,37 @@ def test_the_seed_chain_runs_through_the_standin(tmp_path):
     happy = [text for text in plain if "QUERY.TOTAL" in text and text.splitlines()[1:2]
              and text.splitlines()[1].startswith("Model")]
     assert happy and all(any(line.startswith(f"{m} ") for line in happy[0].splitlines()) for m in ("Original", "V1", "V2"))
+
+    assert "V2, frozen BN" in tables and "V2, original BN" in tables  # hap.py's rows of the controls
+
+    # the batch-norm controls: DeepVariant checkpoints lowcov.dvmodel loads; frozen statistics are the
+    # published model's to the bit, the swap holds V2's weights with the published statistics
+    controls = deepvariant_controls.existing_controls(layout)
+    assert set(controls) == {"V2, frozen BN", "V2, original BN"}
+    assert set(deepvariant.existing_fine_tuned(layout)) == {"V1", "V2", *controls}
+    original, v2 = load_checkpoint(published), load_checkpoint(selected["V2"])
+    frozen, swapped = load_checkpoint(controls["V2, frozen BN"]), load_checkpoint(controls["V2, original BN"])
+    for start, trained in zip(_batch_norm_statistics(original), _batch_norm_statistics(frozen)):
+        assert torch.equal(start, trained)
+    assert not torch.equal(frozen.convs[0].weight, original.convs[0].weight)  # its weights trained
+    assert not all(torch.equal(a, b) for a, b in zip(_batch_norm_statistics(original), _batch_norm_statistics(v2)))
+    for start, put_back in zip(_batch_norm_statistics(original), _batch_norm_statistics(swapped)):
+        assert torch.equal(start, put_back)
+    for (name, weight), (_, kept) in zip(v2.named_parameters(), swapped.named_parameters()):
+        assert torch.equal(weight, kept), name
+    run = json.loads((deepvariant_controls.frozen_bn_directory(layout) / "best_checkpoint.json").read_text())
+    assert run["steps"] == 2 and run["config"]["freeze_batch_norm"] and run["config"]["model_type"] == "inception_v3"
+    for model in controls:
+        assert deepvariant.calls_vcf(layout, model, 1.0).exists()
+    markdown, plain = _executed_outputs(next(executed.glob("06_*.ipynb")))
+    assert any("V2, frozen BN and V2, original BN keep the published statistics to the bit" in text
+               for text in markdown)
+    assert any("trains at most 2 steps on 45 examples" in text for text in markdown)
+    assert any("SNP recall" in text and "SNP F1" in text and "V2, original BN" in text for text in plain)
+
+    # chapter 8: the parity table of DeepVariant's validation examples (the stand-in's random pixels: no
+    # pixel is expected to agree, only the plumbing)
+    markdown, plain = _executed_outputs(next(executed.glob("08_*.ipynb")))
+    parity = [text for text in markdown if "examples of the validation set DeepVariant's make_examples" in text]
+    assert parity and "The first 5 examples" in parity[0]
+    assert any("agreeing_percent" in text for text in plain)

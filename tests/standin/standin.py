@@ -11,7 +11,8 @@ DeepVariant's (it computes no real calls):
 * make_examples: gzip TFRecord shards of tf.Example records with DeepVariant's keys, labelled from the
   truth VCF, and ``example_info.json`` beside shard 0;
 * train: DeepVariant's checks (dataset configs, ``example_info.json`` beside the examples, the init
-  checkpoint's ``.index``) then ``checkpoints/ema/checkpoint-<step>-<metric>-1.*`` and an event file;
+  checkpoint's ``.index``) then ``checkpoints/ema/checkpoint-<step>-<metric>-1.*`` and an event file; the
+  checkpoints are placeholders, or loadable ones when the init checkpoint is a real TensorFlow checkpoint;
 * run_deepvariant: the customized model's ``.index`` and ``example_info.json``, then a bgzipped,
   tabix-indexed VCF;  hap.py: ``<prefix>.summary.csv``.
 
@@ -259,6 +260,53 @@ def _scalar_event(step: int, wall_time: float, tag_name: str, value: float) -> b
     return tag(1, 1) + struct.pack("<d", wall_time) + tag(2, 0) + varint(step) + length_delimited(5, summary)
 
 
+#: the last 8 bytes of a TensorFlow checkpoint's .index (the table format's magic number, little-endian)
+TF_INDEX_MAGIC = (0xdb4775248b80fb57).to_bytes(8, "little")
+
+
+def is_tensorflow_checkpoint(prefix: str) -> bool:
+    with open(f"{prefix}.index", "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() < len(TF_INDEX_MAGIC):
+            return False
+        handle.seek(-len(TF_INDEX_MAGIC), os.SEEK_END)
+        return handle.read() == TF_INDEX_MAGIC
+
+
+def checkpoint_writer(init_checkpoint: str, best_epoch: int):
+    """How train's EMA checkpoints are written: placeholder bytes, unless the init checkpoint is a real
+    TensorFlow checkpoint (a rehearsal of the controls that read the weights). Then every checkpoint is a
+    loadable copy of it (hard links: no extra disk), except the best one, which holds weights and batch-norm
+    statistics moved by a seeded jitter, as if trained, so that what reads it sees a checkpoint other than
+    its start."""
+    if not is_tensorflow_checkpoint(init_checkpoint):
+        def placeholder(prefix: Path, epoch: int) -> None:
+            Path(f"{prefix}.index").write_bytes(b"standin index")
+            Path(f"{prefix}.data-00000-of-00001").write_bytes(b"standin weights")
+        return placeholder
+
+    def real(prefix: Path, epoch: int) -> None:
+        if epoch != best_epoch:
+            for suffix in (".index", ".data-00000-of-00001"):
+                os.link(f"{init_checkpoint}{suffix}", f"{prefix}{suffix}")
+            return
+        import torch
+
+        from lowcov.dvmodel import load_checkpoint, save_checkpoint
+
+        module = load_checkpoint(init_checkpoint)
+        generator = torch.Generator().manual_seed(epoch)
+        with torch.no_grad():
+            for tensor in module.parameters():
+                tensor.mul_(1 + 0.01 * torch.randn(tensor.shape, generator=generator))
+            for bn in module.bns:
+                bn.running_mean.add_(0.05 * torch.randn(bn.running_mean.shape, generator=generator)
+                                     * bn.running_var.sqrt())
+                bn.running_var.mul_(1 + 0.1 * torch.rand(bn.running_var.shape, generator=generator))
+        save_checkpoint(module, prefix)
+    return real
+
+
 def train(values: dict, spec: dict) -> None:
     require(values, "train", "config", "experiment_dir")
     config_path, _, config_name = values["config"].rpartition(":")
@@ -289,6 +337,7 @@ def train(values: dict, spec: dict) -> None:
     mark(ema)
     # a rise then a fall, so the best checkpoint is neither the first nor the last
     metrics = [0.90 + 0.03 * np.sin(np.pi * (e + 1) / (epochs + 1)) for e in range(epochs)]
+    write_weights = checkpoint_writer(overrides["init_checkpoint"], int(np.argmax(metrics)))
     events = experiment / f"events.out.tfevents.{int(time.time())}.standin"
     with RecordWriter(events, compressed=False) as writer:
         writer.write(tag(1, 1) + struct.pack("<d", time.time()) + length_delimited(3, b"brain.Event:2"))
@@ -297,9 +346,7 @@ def train(values: dict, spec: dict) -> None:
             for name, value in (("train/loss", 1.0 / (epoch + 2)), ("train/learning_rate", 0.001),
                                 ("epoch", float(epoch)), ("tune/f1_weighted", metric)):
                 writer.write(_scalar_event(step, 1000.0 + step, name, value))
-            prefix = ema / f"checkpoint-{step}-{metric:.5f}-1"
-            Path(f"{prefix}.index").write_bytes(b"standin index")
-            Path(f"{prefix}.data-00000-of-00001").write_bytes(b"standin weights")
+            write_weights(ema / f"checkpoint-{step}-{metric:.5f}-1", epoch)
     print(f"train: {epochs} epochs of {steps_per_epoch} steps")
 
 

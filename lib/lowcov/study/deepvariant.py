@@ -19,11 +19,14 @@ chapter  runs                                                                   
 ======== ======================================================================== ===========================
 
 The paths are those of the plan (:mod:`lowcov.engines.plan`), so a plan run by hand and the chapters share
-their outputs. The book's native-only parts (the original model's training, its controls, the mechanism
-analysis) have no counterpart here: DeepVariant's ``train`` has no switch for them.
+their outputs. The book's native-only parts (the original model's training, most of its controls, the
+mechanism analysis) have no counterpart here: DeepVariant's ``train`` has no switch for them. The two
+batch-norm controls run on DeepVariant's network outside the container and are called by it
+(:mod:`.deepvariant_controls`).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
@@ -80,8 +83,13 @@ def dataset_tag(fraction: float) -> str:
     return f"ds{round(fraction * 100):02d}"
 
 
+def model_slug(model: str) -> str:
+    """A model's name in file names: ``V2`` -> ``v2``, ``V2, frozen BN`` -> ``v2_frozen_bn``."""
+    return re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
+
+
 def calls_vcf(layout: Layout, model: str, fraction: float) -> Path:
-    return layout.stage("calls") / "deepvariant" / f"{model.lower()}.{dataset_tag(fraction)}.vcf.gz"
+    return layout.stage("calls") / "deepvariant" / f"{model_slug(model)}.{dataset_tag(fraction)}.vcf.gz"
 
 
 def examples_dir(layout: Layout) -> Path:
@@ -97,12 +105,12 @@ def experiment_dir(layout: Layout, iteration: str) -> Path:
 
 
 def happy_prefix(layout: Layout, model: str, fraction: float) -> Path:
-    return layout.stage("benchmark") / "deepvariant" / f"{model.lower()}.{dataset_tag(fraction)}"
+    return layout.stage("benchmark") / "deepvariant" / f"{model_slug(model)}.{dataset_tag(fraction)}"
 
 
 def benchmark_name(model: str) -> str:
     """The benchmark files' name of a model (apart from the native chapters' ``original``, ``v1``, ...)."""
-    return f"deepvariant_{'published' if model == PUBLISHED else model.lower()}"
+    return f"deepvariant_{'published' if model == PUBLISHED else model_slug(model)}"
 
 
 def rna_autosomes(layout: Layout) -> list[str]:
@@ -202,17 +210,23 @@ class TrainingData:
     class_counts: dict[str, dict[int, int]] = field(default_factory=dict)
 
 
+def training_inputs(layout: Layout, truth: RnaTruth, preset: str = "ccs") -> dict[str, Path]:
+    """What the training and validation examples are made from: the RNA reads and reference, labelled by
+    the pseudo-truth inside the RNA confident regions."""
+    return {"reads": layout.rna_bam(preset), "reference": layout.rna_reference,
+            "truth_vcf": truth.pseudo_truth_vcf, "confident_regions": truth.confident_bed}
+
+
 def training_requests(layout: Layout, engine: "DeepVariantEngine", truth: RnaTruth, preset: str = "ccs"):
     """The case study's two make_examples runs: its ``--regions`` (every RNA autosome) without the tune
     contig for training, the tune contig for validation."""
-    bam, reference, out = layout.rna_bam(preset), layout.rna_reference, examples_dir(layout)
+    inputs, out = training_inputs(layout, truth, preset), examples_dir(layout)
     autosomes = rna_autosomes(layout)
     return {TRAINING_SET: engine.training_examples_request(
-                TRAINING_SET, bam, reference, truth.pseudo_truth_vcf, truth.confident_bed, [" ".join(autosomes)],
-                out, exclude_regions=[layout.rna_tune_contig]),
+                TRAINING_SET, **inputs, regions=[" ".join(autosomes)], out_dir=out,
+                exclude_regions=[layout.rna_tune_contig]),
             VALIDATION_SET: engine.training_examples_request(
-                VALIDATION_SET, bam, reference, truth.pseudo_truth_vcf, truth.confident_bed, [layout.rna_tune_contig],
-                out)}
+                VALIDATION_SET, **inputs, regions=[layout.rna_tune_contig], out_dir=out)}
 
 
 def make_training_data(layout: Layout, engine: "DeepVariantEngine", truth: RnaTruth, preset: str = "ccs",
@@ -296,13 +310,18 @@ def fine_tune(layout: Layout, engine: "DeepVariantEngine", data: TrainingData, i
     return FineTuneRun(iteration, directory, selected, len(list_checkpoints(directory)), log)
 
 
-def existing_fine_tuned(layout: Layout, metric: str = "tune/f1_weighted") -> dict[str, Path]:
-    """Iteration -> the checkpoint chapter 6 selected, or a FileNotFoundError naming the missing run."""
+def existing_fine_tuned(layout: Layout, metric: str = "tune/f1_weighted", with_controls: bool = True
+                        ) -> dict[str, Path]:
+    """Iteration -> the checkpoint chapter 6 selected, or a FileNotFoundError naming the missing run; then,
+    ``with_controls``, the batch-norm controls on DeepVariant's network that chapter 6 finished
+    (:func:`lowcov.study.deepvariant_controls.existing_controls`)."""
     from ..engines.training_outputs import select_checkpoint
+    from .deepvariant_controls import existing_controls
 
     directories = {iteration: experiment_dir(layout, iteration) for iteration in ITERATIONS}
     require_inputs({Path(f"{d / 'train'}.done"): "06_finetune" for d in directories.values()})
-    return {iteration: select_checkpoint(d, metric).prefix for iteration, d in directories.items()}
+    selected = {iteration: select_checkpoint(d, metric).prefix for iteration, d in directories.items()}
+    return {**selected, **(existing_controls(layout) if with_controls else {})}
 
 
 def fine_tune_summary(runs: Mapping[str, FineTuneRun]) -> "pd.DataFrame":
