@@ -8,12 +8,16 @@ in DeepVariant's format (so every candidate must match and every pixel agree).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+import numpy as np
 import pandas as pd
-import pytest
 
-from lowcov.dvexamples import Variant, expand_spec, export_example_set, read_examples
+from lowcov.dvexamples import (ExampleInfo, Variant, example_info_path, expand_spec, export_example_set,
+                               read_example_info, read_examples, write_examples)
 from lowcov.make_examples import ExamplesConfig, make_examples
+from lowcov.parity import parity_table
+from lowcov.pileup import DEFAULT_CHANNELS
 from lowcov.report import deepvariant as dv_report
 from lowcov.study.deepvariant import model_slug
 from lowcov.study.deepvariant_controls import (CPU_INFERENCE_RATE, CPU_TRAINING_RATE, FROZEN_BN, FROZEN_BN_OVERRIDES,
@@ -97,9 +101,6 @@ def test_partition_regions_merge_neighbouring_partitions():
 def test_parity_of_the_same_examples_in_deepvariants_format(tmp_path, diploid_sample):
     """DeepVariant's side is lowcov's own examples of the whole contig, written as DeepVariant writes them:
     the sample's sites drawn again over their partitions must give the same candidates and the same pixels."""
-    from lowcov.dvexamples import read_example_info, example_info_path
-    from lowcov.parity import parity_table
-
     info_config = ExamplesConfig(threads=1)
     whole = make_examples(diploid_sample["bam"], diploid_sample["fasta"], tmp_path / "whole", ["chr1"],
                           parity_config(_dv_info(), info_config), truth_vcf=diploid_sample["truth"],
@@ -120,10 +121,6 @@ def test_parity_of_the_same_examples_in_deepvariants_format(tmp_path, diploid_sa
     assert "3 of the 3 sampled" in text and "every compared pixel agrees" in text
 
     # a changed pixel on DeepVariant's side is found, in its channel
-    import numpy as np
-    from dataclasses import replace
-    from lowcov.dvexamples import write_examples
-
     examples = list(read_examples(spec))
     image = examples[0].image.copy()
     image[7, 100, 1] ^= 0x10  # base_quality of the third read at column 100
@@ -136,10 +133,7 @@ def test_parity_of_the_same_examples_in_deepvariants_format(tmp_path, diploid_sa
     assert np.array_equal(examples[1].image, list(read_examples(spec))[1].image)
 
 
-def _dv_info():
-    from lowcov.dvexamples import ExampleInfo
-    from lowcov.pileup import DEFAULT_CHANNELS
-
+def _dv_info() -> ExampleInfo:
     return ExampleInfo.from_names(100, 221, DEFAULT_CHANNELS)
 
 

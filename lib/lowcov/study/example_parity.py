@@ -26,7 +26,6 @@ from ..dvexamples import (ExampleInfo, Variant, example_info_path, find_example_
 from ..fileio import atomic_output
 from ..layout import Layout
 from ..make_examples import ExamplesConfig, make_examples
-from ..pileup import PileupConfig
 
 if TYPE_CHECKING:
     from ..parity import ParityReport
