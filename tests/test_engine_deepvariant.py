@@ -467,6 +467,13 @@ def test_plan_is_built_from_the_engine_commands(tmp_path, monkeypatch):
     assert '--customized_model="${V2_CHECKPOINT}"' in script and "--model_type=WES" in script
     assert "jmcdani20/hap.py:v0.3.12 /opt/hap.py/bin/hap.py" in script
     assert script.index("lowcov.acquire") < script.index("make_examples") < script.index("/bin/train")
+    # the batch-norm controls: made by lowcov from V2's selected checkpoint, then called like V2
+    controls = script[script.index("# === batch-norm controls"):]
+    assert 'V2_CHECKPOINT="${V2_CHECKPOINT}" python -c' in controls and "run_controls" in controls
+    called = [line for line in controls.splitlines() if "/opt/deepvariant/bin/run_deepvariant" in line]
+    assert len(called) == 4 and all("--disable_small_model=true" in line for line in called)
+    assert sum("deepvariant_v2_frozen_bn/deepvariant/best.ckpt" in line for line in called) == 2
+    assert sum("v2_original_bn.ckpt" in line for line in called) == 2
     differences = plan_differences()
     assert all(row["why"] for row in differences)
     assert any(row["step"] == "V2 config.weight_decay" for row in differences)

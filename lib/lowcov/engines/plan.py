@@ -137,7 +137,35 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
                                                               chapters.happy_prefix(layout, iteration, fraction)))))
         sections.append((f"{iteration}: train from the published WGS checkpoint, select the best EMA checkpoint, "
                          "call chr1 full and 50 %, hap.py (chapters 6-7)", lines))
+    sections.append(_controls_section(layout, runtime, images, n_shards, gpu))
     return sections
+
+
+def _controls_section(layout: Layout, runtime: ContainerRuntime, images: DeepVariantImages, n_shards: int,
+                      gpu: bool) -> tuple[str, list[str]]:
+    """Chapter 6's batch-norm controls on DeepVariant's network: made by lowcov (its trainer and checkpoint
+    surgery, since DeepVariant's train cannot freeze batch norm), then called by the container like V2."""
+    from ..study import deepvariant as chapters
+    from ..study import deepvariant_controls as controls
+
+    lines = ["# lowcov: V2 with frozen batch norm (native InceptionV3 fine-tuning from the published checkpoint) and "
+             "V2's selected checkpoint with the published batch-norm statistics, both written as DeepVariant checkpoints",
+             # V2's selected checkpoint reaches Python through the environment (a quoted program sees no shell variables)
+             'V2_CHECKPOINT="${V2_CHECKPOINT}" ' + _python(
+                 f"import os; from lowcov.layout import Layout; from lowcov.study import deepvariant as d, "
+                 f"deepvariant_controls as c; layout = Layout({layout.profile!r}); engine = d.deepvariant_engine(layout); "
+                 f"c.run_controls(layout, engine, d.existing_training_data(layout), os.environ['V2_CHECKPOINT'])")]
+    prefixes = {controls.FROZEN_BN.name: controls.frozen_bn_prefix(layout),
+                controls.ORIGINAL_BN: controls.original_bn_prefix(layout)}
+    for name, prefix in prefixes.items():
+        for fraction in (1.0, layout.downsample_fraction):
+            call = CallRequest(layout.dna_test_bam(fraction), layout.dna_reference,
+                               chapters.calls_vcf(layout, name, fraction), (layout.test_contig,),
+                               customized_model=prefix, num_shards=n_shards, gpu=gpu)
+            lines.append(_shell(runtime, run_deepvariant_command(call, images)))
+            lines.append(_shell(runtime, happy_command(_happy(layout, call, chapters.happy_prefix(layout, name, fraction)))))
+    return ("batch-norm controls on DeepVariant's network: lowcov makes them, the container calls them "
+            "(chapters 6-7)", lines)
 
 
 def _happy(layout: Layout, call: CallRequest, prefix: Path) -> HappyRequest:
