@@ -594,8 +594,12 @@ def test_schedule_table_says_how_far_each_run_got_along_its_warm_up(tmp_path):
     assert table.loc["V2", "peak / configured"] == pytest.approx(0.995 ** (500 // 67))
     assert table.loc["small batches", "peak / configured"] == pytest.approx(1.0)
     text = report.schedule_text(table)
-    assert text.startswith("Still inside the warm-up when training stopped: V1 ran 100 of its 1000 warm-up steps")
-    assert "(19% of its learning rate)" in text and text.endswith("Past it: V2.")
+    assert text.startswith("Still inside the warm-up when training stopped: V1 ran 100 of 1000 warm-up steps")
+    assert "(19% of the learning rate)" in text and text.endswith("Past it: V2.")
+    # seeds of one run share a schedule and are named together
+    seeds = report.schedule_table({"V1 (seed 1)": runs["V1"], "V1 (seed 2)": runs["V1"]})
+    assert report.schedule_text(seeds).startswith("Still inside the warm-up when training stopped: V1 (seed 1), "
+                                                  "V1 (seed 2) ran 100 of 1000 warm-up steps and peaked at 1.89e-04")
     assert report.schedule_text(table.drop(index="V1")).startswith("Every run with a warm-up got past it")
     assert report.schedule_text(table.loc[["small batches"]]) == "No run has a warm-up."
 

@@ -97,20 +97,20 @@ def schedule_table(runs: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def schedule_text(schedule: pd.DataFrame) -> str:
-    """Which runs got past their warm-up, and how far the others climbed (rows of :func:`schedule_table`)."""
+    """Which runs got past their warm-up, and how far the others climbed (rows of :func:`schedule_table`; runs
+    with the same steps, warm-up and peak, such as the seeds of one run, are named together)."""
     warming = schedule[(schedule["warm-up steps"] > 0) & ~schedule["warm-up ended"]]
     past = schedule[(schedule["warm-up steps"] > 0) & schedule["warm-up ended"]]
-
-    def climbed(name: str) -> str:
-        row = schedule.loc[name]
-        return (f"{name} ran {row['steps run']} of its {row['warm-up steps']} warm-up steps and peaked at "
-                f"{row['peak learning rate']:.2e} ({row['peak / configured']:.0%} of its learning rate)")
-
     if warming.empty and past.empty:
         return "No run has a warm-up."
     if warming.empty:
         return "Every run with a warm-up got past it and trained at its configured learning rate."
-    text = "Still inside the warm-up when training stopped: " + "; ".join(climbed(n) for n in warming.index) + "."
+    alike = warming.assign(peak=warming["peak learning rate"].map(lambda rate: f"{rate:.2e}"))
+    groups = alike.groupby(["steps run", "warm-up steps", "peak"], sort=False)
+    climbed = [f"{', '.join(group.index)} ran {steps} of {warmup} warm-up steps and peaked at {peak} "
+               f"({group['peak / configured'].iloc[0]:.0%} of the learning rate)"
+               for (steps, warmup, peak), group in groups]
+    text = "Still inside the warm-up when training stopped: " + "; ".join(climbed) + "."
     if not past.empty:
         text += " Past it: " + ", ".join(past.index) + "."
     return text
