@@ -282,6 +282,8 @@ def test_the_fitted_settings_read_their_values_from_the_code():
     assert table.loc["simulate.DemoConfig.confident_fraction", "value"] == str(DemoConfig().confident_fraction)
     other = fitted.fitted_table(replace(DemoConfig(), rna_read_count=6000))
     assert other.loc["simulate.DemoConfig.expression_sd, rna_read_count", "value"].endswith("6,000 reads")
+    genes = table.loc["simulate.DemoConfig.intergenic_mean, intron_median, intron_length, exon_length, transcript_length"]
+    assert genes.value == "150, 120, (70, 2000), (500, 1000), (1500, 4500)"
     assert original_model.DEMO_ORIGINAL_OVERRIDES[0] in table.loc["study.original_model.DEMO_ORIGINAL_OVERRIDES", "value"]
     assert (table.target.str.len() > 0).all() and (table.how.str.len() > 0).all()
 
