@@ -562,6 +562,48 @@ def training_run(tmp_path, name: str, start: float, last: float, best_step: int 
                            config=SimpleNamespace(seed=seed, warmup_steps=warmup_steps))
 
 
+def scheduled_run(tmp_path, name: str, steps: int, steps_per_epoch: int, **config):
+    """A run whose training log holds the learning rate of every update, as train's schedule gives it."""
+    from types import SimpleNamespace
+
+    from lowcov.train import TrainConfig, learning_rate_at
+
+    train_config = TrainConfig(**config)
+    log = tmp_path / f"{name}.csv"
+    pd.DataFrame({"event": ["init"] + ["train"] * steps, "step": range(steps + 1),
+                  "learning_rate": [learning_rate_at(0, train_config, steps_per_epoch)]
+                  + [learning_rate_at(step, train_config, steps_per_epoch) for step in range(steps)]}).to_csv(log, index=False)
+    return SimpleNamespace(log_path=log, steps=steps, epochs=steps / steps_per_epoch, stopped_by="num_epochs",
+                           config=train_config)
+
+
+def test_schedule_table_says_how_far_each_run_got_along_its_warm_up(tmp_path):
+    runs = {"V1": scheduled_run(tmp_path, "v1", 100, 10, batch_size=256, learning_rate=0.001, warmup_steps=1000),
+            "V2": scheduled_run(tmp_path, "v2", 600, 30, batch_size=256, learning_rate=0.001, warmup_steps=500,
+                                learning_rate_decay_rate=0.995),
+            "small batches": scheduled_run(tmp_path, "c", 80, 80, batch_size=32, learning_rate=0.001, warmup_steps=0)}
+    table = report.schedule_table(runs)
+    assert table.loc["V1", "steps run"] == 100 and table.loc["V1", "steps per epoch"] == 10
+    assert not table.loc["V1", "warm-up ended"] and table.loc["V2", "warm-up ended"]
+    assert table.loc["small batches", "warm-up ended"] and table.loc["small batches", "batch size"] == 32
+    # V1 climbs linearly from a tenth of its rate towards the rate decayed to step 1000 (0.9999 every 22 steps):
+    # its last update, after 99 steps, is 99/1000 of the way
+    target = 0.9999 ** (1000 // 22)
+    assert table.loc["V1", "peak learning rate"] == pytest.approx(0.001 * (0.1 + (target - 0.1) * 99 / 1000))
+    # V2's peak is where its warm-up ends, at the rate already decayed 0.995 every 67 steps (2.25 epochs of 30)
+    assert table.loc["V2", "peak / configured"] == pytest.approx(0.995 ** (500 // 67))
+    assert table.loc["small batches", "peak / configured"] == pytest.approx(1.0)
+    text = report.schedule_text(table)
+    assert text.startswith("Still inside the warm-up when training stopped: V1 ran 100 of 1000 warm-up steps")
+    assert "(19% of the learning rate)" in text and text.endswith("Past it: V2.")
+    # seeds of one run share a schedule and are named together
+    seeds = report.schedule_table({"V1 (seed 1)": runs["V1"], "V1 (seed 2)": runs["V1"]})
+    assert report.schedule_text(seeds).startswith("Still inside the warm-up when training stopped: V1 (seed 1), "
+                                                  "V1 (seed 2) ran 100 of 1000 warm-up steps and peaked at 1.89e-04")
+    assert report.schedule_text(table.drop(index="V1")).startswith("Every run with a warm-up got past it")
+    assert report.schedule_text(table.loc[["small batches"]]) == "No run has a warm-up."
+
+
 def test_fine_tune_summary_and_values(tmp_path):
     runs = {"V1": training_run(tmp_path, "v1", 0.995, 0.9, best_step=1), "V2": training_run(tmp_path, "v2", 0.995, 0.8)}
     summary = report.fine_tune_summary(runs)

@@ -406,11 +406,15 @@ def test_gene_models(tiny_rna, tiny_run, tiny_config):
     assert {t.contig for t in transcripts} == set(tiny_config.contig_lengths)
     assert {t.strand for t in transcripts} == {"+", "-"}
     primary = [t for t in transcripts if t.name.endswith(".1")]
+    low, high = tiny_config.transcript_length
     for t in primary:
-        assert 3 <= len(t.exons) <= 15
-        assert 900 <= t.length <= 3_100
+        assert tiny_config.exon_count[0] <= len(t.exons) <= tiny_config.exon_count[1]
+        assert 0.95 * low <= t.length <= 1.05 * high  # exon lengths are rounded
         introns = [b[0] - a[1] for a, b in zip(t.exons, t.exons[1:])]
-        assert min(introns) >= 500 and max(introns) <= 10_000
+        assert tiny_config.intron_length[0] <= min(introns) and max(introns) <= tiny_config.intron_length[1]
+    # the default gene models cover most of each contig with exons (enough RNA examples to fine-tune on)
+    exonic = sum(e - s for t in primary for s, e in t.exons)
+    assert exonic > 0.6 * sum(tiny_config.contig_lengths.values())
     _, paths = tiny_run
     rows = [line.split("\t") for line in paths["rna_annotation"].read_text().splitlines()]
     assert len(rows) == len(transcripts) and all(len(r) == 12 for r in rows)
@@ -435,10 +439,12 @@ def test_rna_depth_mostly_low_with_some_deep_genes(tiny_rna):
     assert abs(read_bases - depth_bases) < 0.01 * read_bases
 
 
-def test_rna_reads_are_hifi_like(tiny_rna, tiny_run):
+def test_rna_reads_are_hifi_like(tiny_rna, tiny_run, tiny_config):
     _, _, _, _, reads = tiny_rna
     lengths = np.array([len(r[1]) for r in reads.records])
-    assert lengths.min() >= 300 and np.median(lengths) > 1_000 and lengths.max() < 3_300
+    # whole transcripts, some 5'-truncated by up to 60 %
+    low, high = tiny_config.transcript_length
+    assert lengths.min() >= 0.35 * low and np.median(lengths) > low and lengths.max() < 1.1 * high
     quality = np.frombuffer("".join(r[2] for r in reads.records).encode(), dtype=np.uint8) - 33
     assert np.median(quality) >= 30 and quality.max() <= 40
     _, paths = tiny_run

@@ -167,20 +167,26 @@ def test_controls_are_v2_plus_their_lines_and_change_only_what_they_say(tmp_path
     assert runs[:3] == [("V2, frozen BN", "v2_frozen_bn", 2024),
                         ("V2, small batches (seed 2024)", "v2_small_batches", 2024),
                         ("V2, small batches (seed 2025)", "v2_small_batches_seed2025", 2025)]
-    assert len({directory for _, directory, _ in runs}) == len(runs) == 13
+    # V2's seeds for the small-batch runs; one seed for each data control (they cost as much as V2 itself)
+    assert len({directory for _, directory, _ in runs}) == len(runs) == 9
+    assert [run.name for run in controls.fine_tune_controls(["dna_low_coverage", "rna_truth_labels"])[0].runs] == \
+        ["DNA at 50 %"]
     with pytest.raises(ValueError, match=r"unknown fine-tuning controls \['v3'\]"):
         controls.fine_tune_controls(["v3"])
 
 
-def test_the_dna_control_runs_v2s_number_of_steps(tmp_path, monkeypatch):
-    dna = controls.fine_tune_controls(["dna_low_coverage"])[0]
-    assert dna.examples == "dna_low_coverage" and dna.steps_of_v2
+def test_the_dna_and_small_batch_controls_run_v2s_number_of_steps(tmp_path, monkeypatch):
+    dna, small = controls.fine_tune_controls(["dna_low_coverage", "v2_small_batches"])[::-1]
+    assert dna.examples == "dna_low_coverage" and dna.steps_of_v2 and small.steps_of_v2
+    assert not controls.fine_tune_controls(["rna_truth_labels"])[0].steps_of_v2  # V2's epochs on V2's examples
     seen = {}
     monkeypatch.setattr(controls, "fine_tune", lambda layout, directory, overrides, sets, init, extra, threads, force, nproc=1:
                         seen.update(directory=directory, extra=extra))
-    run = dna.runs[1]
-    controls.fine_tune_control(Layout("demo", root=tmp_path), run, None, "x.pt", v2_steps=20)
-    assert seen == {"directory": "dna_low_coverage_seed2025", "extra": ["config.seed=2025", "config.max_steps=20"]}
+    controls.fine_tune_control(Layout("demo", root=tmp_path), dna.runs[0], None, "x.pt", v2_steps=20)
+    assert seen == {"directory": "dna_low_coverage", "extra": ["config.seed=2024", "config.max_steps=20"]}
+    run = small.runs[1]
+    controls.fine_tune_control(Layout("demo", root=tmp_path), run, None, "x.pt", v2_steps=190)
+    assert seen == {"directory": "v2_small_batches_seed2025", "extra": ["config.seed=2025", "config.max_steps=190"]}
     with pytest.raises(ValueError, match="as many steps as V2"):
         controls.fine_tune_control(Layout("demo", root=tmp_path), run, None, "x.pt")
     with pytest.raises(ValueError, match="examples must be one of"):
@@ -276,6 +282,8 @@ def test_the_fitted_settings_read_their_values_from_the_code():
     assert table.loc["simulate.DemoConfig.confident_fraction", "value"] == str(DemoConfig().confident_fraction)
     other = fitted.fitted_table(replace(DemoConfig(), rna_read_count=6000))
     assert other.loc["simulate.DemoConfig.expression_sd, rna_read_count", "value"].endswith("6,000 reads")
+    genes = table.loc["simulate.DemoConfig.intergenic_mean, intron_median, intron_length, exon_length, transcript_length"]
+    assert genes.value == "150, 120, (70, 2000), (500, 1000), (1500, 4500)"
     assert original_model.DEMO_ORIGINAL_OVERRIDES[0] in table.loc["study.original_model.DEMO_ORIGINAL_OVERRIDES", "value"]
     assert (table.target.str.len() > 0).all() and (table.how.str.len() > 0).all()
 

@@ -23,8 +23,8 @@ from .pseudo_truth import (COUNT_METRICS, class_balance_table, class_balance_val
                            editing_values, gq_sweep, pseudo_truth_quality, pseudo_truth_steps,
                            pseudo_truth_values)
 from .fine_tuning import (peak_learning_rate, replicate_summary, config_differences, config_table, controls_drift_text, controls_table, drift_table,
-                          drift_values, fine_tune_summary, fine_tune_values, schedule_values, selected_text,
-                          self_labelled_text)
+                          drift_values, fine_tune_summary, fine_tune_values, schedule_table, schedule_text,
+                          schedule_values, selected_text, self_labelled_text)
 from .evaluation import (CASE_STUDY_MODELS, DISCUSSED_COLUMNS, FINE_TUNED, LAST_RUNS, MODEL_SLUGS,
                          agreement_text, bn_restored_text, bucket_change, change_values, changes_of,
                          controls_thin_sites_text, direction_text, discussed, few_steps_text, frozen_text,

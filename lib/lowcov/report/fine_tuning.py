@@ -71,6 +71,51 @@ def peak_learning_rate(log_path) -> float:
     return float(pd.read_csv(log_path).learning_rate.max())
 
 
+def warmup_ended(run: Any) -> bool:
+    """Whether ``run`` made at least one update after its warm-up (DeepVariant's warm-up takes the updates that
+    follow steps 0 .. warmup_steps - 1; a run without one trains at its schedule's rate from the first step)."""
+    return bool(run.steps > run.config.warmup_steps)
+
+
+def schedule_table(runs: Mapping[str, Any]) -> pd.DataFrame:
+    """Per run (every seed, every control): how far it got along its learning-rate schedule. Steps run and
+    per epoch, the warm-up's length and whether the run got past it, the peak learning rate it trained with
+    (from its log) and that peak as a share of the configured rate (the rate the warm-up climbs to)."""
+    rows = {}
+    for name, run in runs.items():
+        config = run.config
+        peak = peak_learning_rate(run.log_path)
+        rows[name] = {"batch size": int(config.batch_size),
+                      "steps per epoch": math.ceil(run.steps / run.epochs) if run.epochs else 0,
+                      "steps run": int(run.steps), "warm-up steps": int(config.warmup_steps),
+                      "warm-up ended": warmup_ended(run),
+                      "peak learning rate": peak, "configured learning rate": float(config.learning_rate),
+                      "peak / configured": peak / config.learning_rate, "stopped by": run.stopped_by}
+    return pd.DataFrame(rows).T.astype({"batch size": int, "steps per epoch": int, "steps run": int,
+                                        "warm-up steps": int, "warm-up ended": bool, "peak learning rate": float,
+                                        "configured learning rate": float, "peak / configured": float})
+
+
+def schedule_text(schedule: pd.DataFrame) -> str:
+    """Which runs got past their warm-up, and how far the others climbed (rows of :func:`schedule_table`; runs
+    with the same steps, warm-up and peak, such as the seeds of one run, are named together)."""
+    warming = schedule[(schedule["warm-up steps"] > 0) & ~schedule["warm-up ended"]]
+    past = schedule[(schedule["warm-up steps"] > 0) & schedule["warm-up ended"]]
+    if warming.empty and past.empty:
+        return "No run has a warm-up."
+    if warming.empty:
+        return "Every run with a warm-up got past it and trained at its configured learning rate."
+    alike = warming.assign(peak=warming["peak learning rate"].map(lambda rate: f"{rate:.2e}"))
+    groups = alike.groupby(["steps run", "warm-up steps", "peak"], sort=False)
+    climbed = [f"{', '.join(group.index)} ran {steps} of {warmup} warm-up steps and peaked at {peak} "
+               f"({group['peak / configured'].iloc[0]:.0%} of the learning rate)"
+               for (steps, warmup, peak), group in groups]
+    text = "Still inside the warm-up when training stopped: " + "; ".join(climbed) + "."
+    if not past.empty:
+        text += " Past it: " + ", ".join(past.index) + "."
+    return text
+
+
 def fine_tune_summary(runs: Mapping[str, Any]) -> pd.DataFrame:
     """Per run: the warm start's tune score (the bar), the trained checkpoint selected and its score, the
     last tune score, the steps run, the peak learning rate and whether the warm-up ended."""
@@ -81,7 +126,7 @@ def fine_tune_summary(runs: Mapping[str, Any]) -> pd.DataFrame:
                       "selected tune f1_weighted": run.best_metrics["tune/f1_weighted"],
                       "last tune f1_weighted": last, "steps run": run.steps,
                       "peak learning rate": peak_learning_rate(run.log_path),
-                      "warm-up ended": bool(run.steps > run.config.warmup_steps), "stopped by": run.stopped_by,
+                      "warm-up ended": warmup_ended(run), "stopped by": run.stopped_by,
                       "tune evaluations": evaluations, "seconds": round(run.wall_seconds, 1)}
     return pd.DataFrame(rows).T
 

@@ -1,7 +1,8 @@
 """PacBio Kinnex-like full-length RNA reads from simulated gene models.
 
-Genes are laid along each contig (3-15 exons, introns 0.5-10 kb, spliced length 1-3 kb, both
-strands, some with an exon-skipping second isoform). Expression is log-normal, so most genes get a
+Genes are laid along each contig (3-15 exons, short introns, spliced length 1.5-4.5 kb by default:
+:class:`~.config.DemoConfig` says why they are so dense; both strands, some with an exon-skipping
+second isoform). Expression is log-normal, so most genes get a
 handful of reads and a few get hundreds: that is what puts most covered RNA bases at depth 1-7, as
 in the case study. Each read is a whole transcript (sometimes 5'-truncated) of one haplotype, with
 allele-specific expression for some genes, A>G editing at a few sites, and HiFi-like errors
@@ -86,7 +87,7 @@ def simulate_transcripts(contig_lengths: dict[str, int], config: DemoConfig, rng
         cursor = config.contig_end_margin + int(rng.exponential(config.intergenic_mean))
         while True:
             spliced = int(rng.integers(config.transcript_length[0], config.transcript_length[1] + 1))
-            n_exons = int(np.clip(round(spliced / rng.uniform(150, 260)), *config.exon_count))
+            n_exons = int(np.clip(round(spliced / rng.uniform(*config.exon_length)), *config.exon_count))
             weights = rng.gamma(4.0, 1.0, n_exons)
             weights[[0, -1]] *= 1.5  # first and last exons carry the UTRs
             exon_lengths = np.maximum(np.rint(spliced * weights / weights.sum()), 60).astype(np.int64)
