@@ -271,11 +271,11 @@ def test_indel_precision_disagrees_with_the_case_study():
 
 
 def test_few_steps_text_when_recall_fell():
-    assert report.few_steps_text(last_runs((-0.01, -0.01), (0, 0))).startswith("A handful of small steps")
+    assert report.few_steps_text(last_runs((-0.01, -0.01), (0, 0))).startswith("Steps taken at a learning rate still inside its warm-up")
 
 
 def test_few_steps_text_when_recall_held():
-    assert report.few_steps_text(last_runs((0, 0), (0, 0))).startswith("With so few and such small steps")
+    assert report.few_steps_text(last_runs((0, 0), (0, 0))).startswith("With steps this small")
 
 
 def test_thin_sites_when_no_model_raised_recall():

@@ -283,12 +283,13 @@ def indel_precision_text(results: Mapping[str, Any], models: Sequence[str] = LAS
 
 
 def few_steps_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS) -> str:
-    """What a recall drop after a handful of small steps says (or that the demo cannot tell)."""
+    """What a recall drop after steps that never leave the warm-up says (or that the demo cannot tell)."""
     if any(recall_lost(results, models).values()):
-        return ("A handful of small steps is enough to lower recall on DNA, which points at what the network is "
-                "shown rather than at training too long (the section on batch-norm statistics below separates the "
-                "two things those steps changed).")
-    return "With so few and such small steps the weights barely move, so the demo cannot test that reading."
+        return ("Steps taken at a learning rate still inside its warm-up are enough to lower recall on DNA, which "
+                "points at what the network is shown rather than at training too long (the section on batch-norm "
+                "statistics below separates the two things those steps changed).")
+    return ("With steps this small (the learning rate never leaves its warm-up) the weights barely move, so the demo "
+            "cannot test that reading.")
 
 
 def bucket_change(strata: pd.DataFrame, model: str, kind: str, subset: str = LOWEST_BUCKET) -> float:
