@@ -73,3 +73,19 @@ def test_repository_notebooks_are_numbered_clean_and_parameterised():
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), notebook.source
         tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
         assert len(tagged) == 1 and "profile" in "".join(tagged[0]["source"]), notebook.source
+
+
+def test_refuses_to_run_another_checkouts_book_from_its_directory(tmp_path, monkeypatch, capsys):
+    """A second clone run with the first clone's installed lowcov would execute and overwrite the first
+    clone's book: the command says so and runs nothing."""
+    clone = tmp_path / "clone"
+    (clone / "lib" / "lowcov").mkdir(parents=True)
+    (clone / "lib" / "lowcov" / "book.py").write_text("")
+    (clone / "notebooks").mkdir()
+    (clone / "book").mkdir()
+    monkeypatch.chdir(clone / "book")
+    assert book.other_checkout(clone / "book") == clone
+    assert book.main(["--only", "01", "--no-build"]) == 2
+    assert f"PYTHONPATH={clone / 'lib'}" in capsys.readouterr().err
+    assert book.other_checkout(book.REPO_ROOT / "notebooks") is None
+    assert book.other_checkout(tmp_path) is None

@@ -370,6 +370,15 @@ def parse_parameter(text: str) -> tuple[str, object]:
         return name, value
 
 
+def other_checkout(directory: Path) -> Path | None:
+    """The lowcov checkout ``directory`` is in, when it is not the one this code was imported from (a second
+    clone or worktree run with the first one's installed package); None otherwise."""
+    for folder in (directory.resolve(), *directory.resolve().parents):
+        if (folder / "lib" / "lowcov" / "book.py").is_file() and (folder / "notebooks").is_dir():
+            return None if folder == REPO_ROOT.resolve() else folder
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lowcov.book", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -391,6 +400,12 @@ def main(argv: list[str] | None = None) -> int:
                              "(downloads, container commands with mounts and GPU flags), run nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    other = other_checkout(Path.cwd())
+    if other is not None:
+        print(f"[book] this directory is the lowcov checkout {other}, but Python imports lowcov from {REPO_ROOT}, "
+              f"whose notebooks and executed book would be used and overwritten. Run from {REPO_ROOT}, or "
+              f"import this checkout's code: PYTHONPATH={other / 'lib'} python -m lowcov.book ...", file=sys.stderr)
+        return 2
 
     notebooks = discover()
     if not notebooks:
