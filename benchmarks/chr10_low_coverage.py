@@ -1,6 +1,8 @@
-"""The original model against bcftools on the tune contig chr10, at full coverage and at 50 %, with an error breakdown.
+"""The original model against bcftools on one contig (the tune contig chr10 by default), at full coverage and at
+the profile's downsampled fraction (50 %), with 95 % intervals and an error breakdown.
 
-    python benchmarks/chr10_low_coverage.py [--variant baseline] [--model train|book] [--against VARIANT ...]
+    python benchmarks/chr10_low_coverage.py [--variant realign_only] [--model train|book] [--against VARIANT ...]
+                                            [--profile demo|path.yaml] [--contig chr10]
 
 ``--model book`` calls with chapter 3's original model instead of training one (a change of the calling
 examples alone, in a minute or two); ``--against book:baseline`` adds the paired difference to that run.
@@ -8,19 +10,24 @@ examples alone, in a minute or two); ``--against book:baseline`` adds the paired
 Issue 16's yardstick for changes to the native engine (realignment, pileup drawing, allele pairs, read
 fractions), measured where the book may look: chr10, never the test contig chr1. Each ``--variant`` (see
 :data:`VARIANTS`) trains the original model as chapter 3 does (``train_original_model`` with
-``DEMO_ORIGINAL_OVERRIDES`` and ``DEMO_READ_FRACTIONS``) on examples made with the variant's settings,
-into ``models/original_<variant>``; chr10 is extracted from the DNA BAM and downsampled to 50 % with the
-demo's seed, as chapter 1 does for chr1; both are called with the model and with bcftools, benchmarked
-against the truth in chr10's confident regions, and printed with 95 % block-bootstrap intervals
-(:mod:`lowcov.bootstrap`, as chapter 7 uses it; paired against bcftools and against ``--against``).
+``DEMO_ORIGINAL_OVERRIDES`` and ``DEMO_READ_FRACTIONS``, or the variant's own in
+:data:`VARIANT_READ_FRACTIONS` / :data:`VARIANT_OVERRIDES`) on examples made with the variant's settings,
+into ``models/original_<variant>``; the contig is extracted from the DNA BAM and downsampled with the
+profile's fraction and seed, as chapter 1 does for chr1; both coverages are called with the model and
+with bcftools, benchmarked against the truth in the contig's confident regions, and printed with 95 %
+block-bootstrap intervals (:mod:`lowcov.bootstrap`, as chapter 7 uses it; paired against bcftools' ALL and
+PASS rows, and against ``--against``).
 
-Caveat printed with the figures: chr10 is the model's tune contig (its checkpoint is selected on chr10's
-examples), so its figures are slightly optimistic for the model; they rank variants, chr1 judges them.
+``--contig`` names another contig to judge on: the test contig chr1 once a choice is made on chr10 (issue
+16's done-when), on the demo or on another genome (``--profile``, e.g. ``benchmarks/profiles/
+demo_seed7.yaml``, built first with ``python -m lowcov.acquire --profile ...``). Caveat printed with the
+figures: chr10 is the model's tune contig (its checkpoint is selected on chr10's examples), so its figures
+are slightly optimistic for the model; they rank variants, chr1 judges them.
 
 The breakdown lists the model's false negatives and false positives by type (SNP, insertion, deletion),
 genotype, length, whether make_examples produced a candidate for the allele, the reads that carry an
 indel of the same kind nearby, and the reads soft-clipped within 10 bp. Everything lives under
-``data/<profile>/chr10/``; a re-run reuses what is done.
+``data/<profile>/<contig>/``; a re-run reuses what is done.
 """
 from __future__ import annotations
 
@@ -36,7 +43,6 @@ import pandas as pd
 import pysam
 
 from lowcov import bootstrap
-from lowcov.demo import DemoDataConfig
 from lowcov.downsample import downsample_bam, extract_contig
 from lowcov.layout import Layout
 from lowcov.make_examples import ExamplesConfig
@@ -44,7 +50,7 @@ from lowcov.pileup import PileupConfig
 from lowcov.realigner import RealignerConfig
 from lowcov.shards import ExampleSet
 from lowcov.study import evaluation
-from lowcov.study.original_model import DEMO_READ_FRACTIONS, train_original_model
+from lowcov.study.original_model import DEMO_ORIGINAL_OVERRIDES, DEMO_READ_FRACTIONS, train_original_model
 
 #: example settings of each variant measured for issue 16 (the baseline is the book's)
 _BEFORE = ExamplesConfig(realigner=RealignerConfig(enabled=False))
@@ -56,24 +62,33 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "realign_pairs": ExamplesConfig(allele_pairs=True),
     "dv_indels": replace(_BEFORE, pileup=_DEEPVARIANT_DRAWING),  # + DeepVariant's indel drawing (needs training)
     "all": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING, allele_pairs=True),  # every part of issue 16
+    "realign_dv_indels": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING),  # realignment + DeepVariant's indel drawing
+    "realign_low_fractions": ExamplesConfig(),  # the book's examples, trained on more low-coverage copies
 }
 #: training read fractions of a variant, when not the book's
-VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {}
+VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}
+#: training overrides of a variant, when not the book's (DEMO_ORIGINAL_OVERRIDES)
+VARIANT_OVERRIDES: dict[str, list[str]] = {}
 
-#: stages written for the chr10 evaluation, kept apart from the book's chr1 files
+#: stages written for the evaluation, kept apart from the book's files (also when the contig is chr1)
 _OWN_STAGES = {"calls", "benchmark", "examples", "coverage"}
 
 
 @dataclass(frozen=True)
-class TuneContigLayout(Layout):
-    """The book's layout with the tune contig in the test contig's place, for evaluation only (its
-    ``training_contigs`` would include chr1: never train with it)."""
+class ContigLayout(Layout):
+    """The book's layout with ``contig`` (default: the tune contig) in the test contig's place, for evaluation
+    only (its ``training_contigs`` could include the test contig: never train with it)."""
 
     variant: str = "baseline"
+    contig: str | None = None
 
     @property
     def test_contig(self) -> str:
-        return Layout.tune_contig.fget(self)
+        return self.contig or Layout.tune_contig.fget(self)
+
+    @property
+    def is_tune_contig(self) -> bool:
+        return self.test_contig == Layout.tune_contig.fget(self)
 
     def dna_test_bam(self, fraction: float = 1.0) -> Path:
         suffix = "" if fraction >= 1.0 else f".ds{round(fraction * 100):02d}"
@@ -90,17 +105,18 @@ class TuneContigLayout(Layout):
         return self.stage("examples") / f"{name}.{self.variant}"
 
     def training_contigs(self, reference=None):
-        raise RuntimeError("TuneContigLayout evaluates on the tune contig; train with the book's Layout")
+        raise RuntimeError("ContigLayout evaluates on one contig; train with the book's Layout")
 
 
-def tune_contig_bams(book: Layout, tune: TuneContigLayout) -> None:
-    """chr10's reads at full coverage and at the demo's downsampled fraction (chapter 1's steps for chr1)."""
-    demo = DemoDataConfig()
-    full, low = tune.dna_test_bam(1.0), tune.dna_test_bam(demo.downsample_fraction)
+def contig_bams(book: Layout, tune: ContigLayout) -> None:
+    """The contig's reads at full coverage and at the profile's downsampled fraction (chapter 1's steps for
+    chr1; for chr1 itself these are chapter 1's files, reused)."""
+    downsample = book.spec.downsample
+    full, low = tune.dna_test_bam(1.0), tune.dna_test_bam(downsample.fraction)
     if not full.exists():
         extract_contig(book.dna_bam, full, tune.test_contig, threads=2)
     if not low.exists():
-        downsample_bam(full, low, demo.downsample_fraction, seed=demo.downsample_seed, progress=False)
+        downsample_bam(full, low, downsample.fraction, seed=downsample.seed, progress=False)
 
 
 def _benchmark_records(prefix: Path) -> pd.DataFrame:
@@ -202,14 +218,15 @@ def model_name(variant: str, model: str) -> str:
     return f"original_{variant}" if model == "train" else f"book_original_{variant}"
 
 
-def run_variant(variant: str, threads: int, model: str = "train") -> dict[str, dict[str, object]]:
-    """Call chr10 at both coverages with the variant's examples and benchmark the calls and bcftools'. The
+def run_variant(variant: str, threads: int, model: str = "train", profile: str = "demo",
+                contig: str | None = None, train_threads: int | None = None) -> dict[str, dict[str, object]]:
+    """Call the contig (default: the tune contig) at both coverages with the variant's examples and benchmark the calls and bcftools'. The
     model: ``train`` trains (or reuses) the variant's own original model as chapter 3 does; ``book`` calls
     with the book's original model (``models/original``, trained by chapter 3 on the engine before issue
     16), which measures a change of the calling examples alone."""
-    book = Layout("demo")
-    tune = TuneContigLayout("demo", variant=variant)
-    tune_contig_bams(book, tune)
+    book = Layout(profile)
+    tune = ContigLayout(profile, variant=variant, contig=contig)
+    contig_bams(book, tune)
     examples = VARIANTS[variant]
     if model == "book":
         checkpoint = book.model_dir("original") / "checkpoints" / "best.pt"
@@ -217,12 +234,16 @@ def run_variant(variant: str, threads: int, model: str = "train") -> dict[str, d
             raise SystemExit(f"{checkpoint} is missing: run chapter 3 (notebook 03_original_model) first")
     else:
         fractions = VARIANT_READ_FRACTIONS.get(variant, DEMO_READ_FRACTIONS)
+        overrides = list(VARIANT_OVERRIDES.get(variant, DEMO_ORIGINAL_OVERRIDES))
+        if train_threads:  # an execution setting: the run's identity and results stay the same
+            overrides.append(f"config.num_threads={train_threads}")
         began = time.perf_counter()
-        _, trained = train_original_model(book, examples=examples, read_fractions=fractions, threads=threads,
-                                          name=f"original_{variant}")
+        _, trained = train_original_model(book, overrides, examples=examples, read_fractions=fractions,
+                                          threads=threads, name=f"original_{variant}")
         checkpoint = trained.best_checkpoint
-        print(f"[{variant}] model {checkpoint} (step {trained.best_step}, "
-              f"{'reused' if trained.reused else f'{time.perf_counter() - began:.0f} s'})")
+        print(f"[{variant}] model {checkpoint} (step {trained.best_step} of {trained.steps}, "
+              f"{'reused' if trained.reused else f'{time.perf_counter() - began:.0f} s with its examples'}; "
+              f"training alone {trained.wall_seconds:.0f} s)")
     config = evaluation.EvaluationConfig(examples=replace(examples, mode="calling", threads=threads))
     results: dict[str, dict[str, object]] = {}
     name = model_name(variant, model)
@@ -234,49 +255,66 @@ def run_variant(variant: str, threads: int, model: str = "train") -> dict[str, d
     return results
 
 
+def print_intervals(results: dict[str, dict[str, object]], tune: ContigLayout, this: str,
+                    against: list[str]) -> None:
+    """Per dataset: recall, precision and F1 with 95 % intervals, paired against bcftools in its ALL rows and
+    in its PASS rows (the model's calls are all PASS, so its PASS rows are its ALL rows), and F1 paired
+    against each of ``against``."""
+    blocks = bootstrap.Blocks.of_bed(evaluation.test_confident_bed(tune))
+    caveat = (" (the tune contig: the model's checkpoint was selected on it, so its figures flatter the model a "
+              "little)" if tune.is_tune_contig else " (not the tune contig)")
+    print(f"\n{tune.profile} {tune.test_contig}{caveat}, {len(blocks)} blocks of {blocks.size} bp; "
+          f"change = paired difference against bcftools in the same rows (ALL, then PASS)")
+    pd.set_option("display.width", 200)
+    for dataset, by_model in results.items():
+        for filter_name in ("ALL", "PASS"):
+            table = bootstrap.intervals(by_model, blocks, baseline="bcftools", filter_name=filter_name)
+            table = table[table.Metric.isin(["METRIC.Recall", "METRIC.Precision", "METRIC.F1_Score"])]
+            print(f"\n== {dataset}, {filter_name} rows ==")
+            print(table[["Model", "Type", "Metric", "estimate", "low", "high", "change", "change_low",
+                         "change_high"]].round(4).to_string(index=False))
+        for other in against:
+            paired = bootstrap.intervals(by_model, blocks, baseline=other)
+            paired = paired[(paired.Model == this) & (paired.Metric == "METRIC.F1_Score")]
+            print(f"-- {this} minus {other} (F1, paired):")
+            print(paired[["Type", "change", "change_low", "change_high", "direction"]].round(4).to_string(index=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="baseline", choices=sorted(VARIANTS))
+    parser.add_argument("--variant", default="realign_only", choices=sorted(VARIANTS))
     parser.add_argument("--against", nargs="*", default=[],
                         help="variants already run (VARIANT, or book:VARIANT for one called with the book's "
                              "model), compared paired with this one")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", default="train", choices=["train", "book"],
                         help="train the variant's model (chapter 3's recipe) or call with the book's original model")
+    parser.add_argument("--profile", default="demo", help="a shipped profile's name or a profile YAML (default demo)")
+    parser.add_argument("--contig", default=None,
+                        help="the contig to judge on (default: the profile's tune contig; the test contig only "
+                             "once a choice is made)")
+    parser.add_argument("--train-threads", type=int, default=None,
+                        help="torch threads of training (default --threads; 1 trains faster on a crowded machine, "
+                             "where two threads wait for each other)")
     parser.add_argument("--no-breakdown", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    results = run_variant(args.variant, args.threads, args.model)
-    tune = TuneContigLayout("demo", variant=args.variant)
+    results = run_variant(args.variant, args.threads, args.model, args.profile, args.contig, args.train_threads)
+    tune = ContigLayout(args.profile, variant=args.variant, contig=args.contig)
     this = model_name(args.variant, args.model)
     against = [model_name(o.removeprefix("book:"), "book" if o.startswith("book:") else args.model)
                for o in args.against]
     for name in against:  # benchmarked again from their calls (the code that made them may have changed)
         for dataset in results:
             results[dataset][name] = evaluation.benchmark_calls(tune, tune.calls_vcf(name, dataset), name, dataset)
-    blocks = bootstrap.Blocks.of_bed(evaluation.test_confident_bed(tune))
-    print(f"\nchr10 (the tune contig: the model's checkpoint was selected on it, so its figures flatter the "
-          f"model a little), {len(blocks)} blocks of {blocks.size} bp; ALL rows; change = paired difference "
-          f"against bcftools")
-    pd.set_option("display.width", 200)
-    for dataset, by_model in results.items():
-        table = bootstrap.intervals(by_model, blocks, baseline="bcftools")
-        table = table[table.Metric.isin(["METRIC.Recall", "METRIC.Precision", "METRIC.F1_Score"])]
-        print(f"\n== {dataset} ==")
-        print(table[["Model", "Type", "Metric", "estimate", "low", "high", "change", "change_low",
-                     "change_high"]].round(4).to_string(index=False))
-        for other in against:
-            paired = bootstrap.intervals(by_model, blocks, baseline=other)
-            paired = paired[(paired.Model == this) & (paired.Metric == "METRIC.F1_Score")]
-            print(f"-- {this} minus {other} (F1, paired):")
-            print(paired[["Type", "change", "change_low", "change_high", "direction"]].round(4).to_string(index=False))
+    print_intervals(results, tune, this, against)
     if not args.no_breakdown:
         for dataset in evaluation.DATASETS:
             bam = evaluation.test_bam(tune, dataset)
             examples = ExampleSet.open(tune.examples_dir(f"calling.{dataset}"))
             for name in (this, "bcftools"):
                 errors = error_breakdown(tune.benchmark_prefix(name, dataset), bam, tune.test_contig, examples)
-                print_breakdown(errors, f"{name} on chr10 {dataset}")
+                print_breakdown(errors, f"{name} on {tune.test_contig} {dataset}")
                 errors.to_csv(tune.stage("benchmark") / f"{name}.{dataset}.errors.csv", index=False)
 
 
