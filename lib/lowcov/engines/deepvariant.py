@@ -116,18 +116,13 @@ def run_in_pool(jobs: Sequence[ShardJob], workers: int, run_one: Callable[[Shard
     jobs run ``workers`` at a time on threads of this process, since each only waits for its container;
     with one, each job is a Dask task on the cluster's workers (which need the container runtime and the
     shared paths)."""
+    collect = partial(_error_of, run_one)
     if chosen_scheduler(scheduler) is None:
-        failures: list[tuple[ShardJob, Exception]] = []
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(run_one, job): job for job in jobs}
-            for future, job in futures.items():
-                try:
-                    future.result()
-                except (ContainerRunError, InputError) as exc:
-                    failures.append((job, exc))
-        return failures
-    errors = run_shards(partial(_error_of, run_one), jobs, description="make_examples shards", scheduler=scheduler,
-                        labels=[f"task {job.task}" for job in jobs])
+            errors = list(pool.map(collect, jobs))
+    else:
+        errors = run_shards(collect, jobs, description="make_examples shards", scheduler=scheduler,
+                            labels=[f"task {job.task}" for job in jobs])
     return [(job, error) for job, error in zip(jobs, errors) if error is not None]
 
 

@@ -107,15 +107,7 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
                 f"shuffle_examples({request.examples_spec!r}, {str(examples_dir)!r}, {name!r})")
         for name, request in requests.items()]))
 
-    dna_reference = layout.dna_reference
-    quick = []
-    for fraction in (1.0, layout.downsample_fraction):
-        bam = layout.dna_test_bam(fraction)
-        request = CallRequest(bam, dna_reference, chapters.calls_vcf(layout, chapters.PUBLISHED, fraction),
-                              (layout.test_contig,), num_shards=n_shards, gpu=gpu)
-        quick.append(_shell(runtime, run_deepvariant_command(request, images)))
-        quick.append(_shell(runtime, happy_command(_happy(layout, request,
-                                                          chapters.happy_prefix(layout, chapters.PUBLISHED, fraction)))))
+    quick = _test_contig_calls(layout, runtime, images, chapters.PUBLISHED, None, n_shards, gpu)
     sections.append(("the original model's Quick Tests: chr1 full and 50 % + hap.py (chapter 3)", quick))
 
     for iteration, overrides in ITERATIONS.items():
@@ -127,14 +119,9 @@ def plan_commands(layout_or_profile: Layout | str = "seed", runtime: ContainerRu
         lines = [_shell(runtime, train_command(request, images)),
                  f"{variable}=\"$(" + _python(f"from lowcov.engines.training_outputs import select_checkpoint; "
                                               f"print(select_checkpoint({str(experiment_dir)!r}).prefix)") + ')"']
-        for fraction in (1.0, layout.downsample_fraction):
-            call = CallRequest(layout.dna_test_bam(fraction), dna_reference,
-                               chapters.calls_vcf(layout, iteration, fraction), (layout.test_contig,),
-                               customized_model=ema_dir / variable, num_shards=n_shards, gpu=gpu)
-            lines.append(_shell(runtime, run_deepvariant_command(call, images)).replace(
-                f"--customized_model={ema_dir / variable}", f"--customized_model=\"${{{variable}}}\""))
-            lines.append(_shell(runtime, happy_command(_happy(layout, call,
-                                                              chapters.happy_prefix(layout, iteration, fraction)))))
+        # the selected checkpoint is known only when training ends: the calls read it from the shell variable
+        lines += [line.replace(f"--customized_model={ema_dir / variable}", f"--customized_model=\"${{{variable}}}\"")
+                  for line in _test_contig_calls(layout, runtime, images, iteration, ema_dir / variable, n_shards, gpu)]
         sections.append((f"{iteration}: train from the published WGS checkpoint, select the best EMA checkpoint, "
                          "call chr1 full and 50 %, hap.py (chapters 6-7)", lines))
     sections.append(_controls_section(layout, runtime, images, n_shards, gpu))
@@ -158,14 +145,25 @@ def _controls_section(layout: Layout, runtime: ContainerRuntime, images: DeepVar
     prefixes = {controls.FROZEN_BN.name: controls.frozen_bn_prefix(layout),
                 controls.ORIGINAL_BN: controls.original_bn_prefix(layout)}
     for name, prefix in prefixes.items():
-        for fraction in (1.0, layout.downsample_fraction):
-            call = CallRequest(layout.dna_test_bam(fraction), layout.dna_reference,
-                               chapters.calls_vcf(layout, name, fraction), (layout.test_contig,),
-                               customized_model=prefix, num_shards=n_shards, gpu=gpu)
-            lines.append(_shell(runtime, run_deepvariant_command(call, images)))
-            lines.append(_shell(runtime, happy_command(_happy(layout, call, chapters.happy_prefix(layout, name, fraction)))))
+        lines += _test_contig_calls(layout, runtime, images, name, prefix, n_shards, gpu)
     return ("batch-norm controls on DeepVariant's network: lowcov makes them, the container calls them "
             "(chapters 6-7)", lines)
+
+
+def _test_contig_calls(layout: Layout, runtime: ContainerRuntime, images: DeepVariantImages, model: str,
+                       checkpoint: Path | None, n_shards: int, gpu: bool) -> list[str]:
+    """``model`` (``checkpoint`` None: the image's own WGS model) calls the test contig at full coverage and at
+    the profile's fraction, each call followed by hap.py: the shell lines, in order."""
+    from ..study import deepvariant as chapters
+
+    lines = []
+    for fraction in (1.0, layout.downsample_fraction):
+        call = CallRequest(layout.dna_test_bam(fraction), layout.dna_reference,
+                           chapters.calls_vcf(layout, model, fraction), (layout.test_contig,),
+                           customized_model=checkpoint, num_shards=n_shards, gpu=gpu)
+        lines.append(_shell(runtime, run_deepvariant_command(call, images)))
+        lines.append(_shell(runtime, happy_command(_happy(layout, call, chapters.happy_prefix(layout, model, fraction)))))
+    return lines
 
 
 def _happy(layout: Layout, call: CallRequest, prefix: Path) -> HappyRequest:
