@@ -21,7 +21,7 @@ import lowcov.train.loop
 import lowcov.train.steps
 from lowcov.model import DEFAULT_CHANNELS, load_checkpoint, predict, read_checkpoint_payload
 from lowcov.shards import ExampleSet, shard_name, write_info, write_shard
-from lowcov.train import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, LOG_COLUMNS, TrainConfig,
+from lowcov.train import (planned_steps, CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, LOG_COLUMNS, TrainConfig,
                           TrainingStream, WeightEMA, apply_overrides, build_initial_model, classification_metrics,
                           command_config_overrides, l2_penalty, learning_rate_at, train, training_objective)
 
@@ -582,3 +582,10 @@ def test_deepvariant_keys_parse_and_are_checked(sets, tmp_path):
     with pytest.raises(InputError, match="at least 75x75"):  # the test sets' 20 x 31 pileups
         train(sets["train"], sets["tune"], fast_config(model_type="inception_v3"), tmp_path / "small",
               device="cpu", progress=False)
+
+
+def test_planned_steps_round_epochs_up_and_respect_max_steps():
+    config = TrainConfig(batch_size=256, num_epochs=10)
+    assert planned_steps(config, 2418) == (10, 100)  # 2418 / 256 = 9.4 -> 10 steps per epoch
+    assert planned_steps(replace(config, max_steps=35), 2418) == (10, 35)
+    assert planned_steps(replace(config, max_steps=500), 2418) == (10, 100)

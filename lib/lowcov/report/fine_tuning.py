@@ -40,12 +40,11 @@ def config_differences(first: Any, second: Any, names: tuple[str, str],
 def schedule_values(configs: Mapping[str, Any], n_train: int) -> dict[str, float | int]:
     """Glue name -> each run's steps per epoch, planned steps, warm-up and peak learning rate on ``n_train``
     examples, e.g. ``v1_planned_steps``."""
-    from ..train import learning_rate_at
+    from ..train import learning_rate_at, planned_steps
 
     values: dict[str, float | int] = {}
     for name, c in configs.items():
-        steps_per_epoch = math.ceil(n_train / c.batch_size)
-        total = steps_per_epoch * c.num_epochs
+        steps_per_epoch, total = planned_steps(c, n_train)
         values[f"{name.lower()}_steps_per_epoch"] = int(steps_per_epoch)
         values[f"{name.lower()}_planned_steps"] = int(total)
         values[f"{name.lower()}_warmup"] = int(c.warmup_steps)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from ..checks import require_inputs
 from ..layout import Layout
 from ..manifest import run_stage
-from ..train import TrainConfig
+from ..train import TrainConfig, planned_steps
 from .controls import fine_tune_controls
 from .evaluation import DATASETS
 from .fine_tuning import fine_tune, fine_tune_config
@@ -124,10 +124,7 @@ def training_plan(config: TrainConfig, n_train: int, n_tune: int) -> TrainingPla
     """The steps ``config`` runs on ``n_train`` examples (at most: early stopping may end it sooner), the
     examples those steps show the network, the tune evaluations (the warm start's, one per epoch and one
     per ``tune_every_steps``) and what that takes on this project's CPU (:data:`CPU_TRAINING_RATE`)."""
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    steps = steps_per_epoch * config.num_epochs
-    if config.max_steps:
-        steps = min(steps, config.max_steps)
+    steps_per_epoch, steps = planned_steps(config, n_train)
     epochs = math.ceil(steps / steps_per_epoch) if steps_per_epoch else 0
     examples = min(steps * config.batch_size, n_train * epochs)
     tune_size = n_tune if not config.num_validation_examples else min(n_tune, config.num_validation_examples)

@@ -74,7 +74,7 @@ single-process path described above, unchanged.
 """
 from .config import (CASE_STUDY_V1, CASE_STUDY_V2, CASE_STUDY_V2_COMMAND, EXECUTION_KEYS, OPTIMIZERS, PRECISIONS,
                      TUNE_METRICS, TrainConfig, apply_overrides, command_config_overrides, decay_steps_for,
-                     learning_rate_at, metric_is_better, validate_config)
+                     learning_rate_at, metric_is_better, planned_steps, validate_config)
 from .data import TrainingStream, TuneData, dataset_signature, open_example_set
 from .distributed import DistributedTrainingError, Ranks, train_on_processes
 from .checkpoints import DEEPVARIANT_CHECKPOINT, write_deepvariant_checkpoint
@@ -90,7 +90,7 @@ __all__ = [
     "EXECUTION_KEYS",
     "LOG_COLUMNS", "LOG_NAME", "OPTIMIZERS", "PRECISIONS", "RECORD_NAME", "Ranks", "TUNE_METRICS", "TrainConfig",
     "TrainResult", "TrainingStream", "TuneData", "WeightEMA", "apply_overrides", "build_initial_model",
-    "classification_metrics", "command_config_overrides", "dataset_signature", "decay_steps_for",
+    "classification_metrics", "command_config_overrides", "dataset_signature", "decay_steps_for", "planned_steps",
     "distributed_context", "evaluate", "l2_penalty", "learning_rate_at", "make_optimizer", "metric_is_better",
     "native_bfloat16", "open_example_set", "select_device", "train", "train_on_processes", "training_dtype",
     "training_objective", "validate_config", "write_deepvariant_checkpoint",

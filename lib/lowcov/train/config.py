@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import re
 import typing
 from dataclasses import dataclass
@@ -295,6 +296,15 @@ def metric_is_better(metric: str, candidate: float, best: float | None) -> bool:
 
 # --------------------------------------------------------------------------------------------------
 # learning-rate schedule
+
+
+def planned_steps(config: TrainConfig, n_train: int) -> tuple[int, int]:
+    """(steps per epoch, steps) a run of ``config`` on ``n_train`` examples takes unless early stopping ends
+    it: ``ceil(n_train / batch_size)`` per epoch (every example is seen each epoch) for ``num_epochs``,
+    capped by ``max_steps`` when set."""
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    steps = steps_per_epoch * config.num_epochs
+    return steps_per_epoch, min(steps, config.max_steps) if config.max_steps else steps
 
 
 def decay_steps_for(config: TrainConfig, steps_per_epoch: int) -> int:
