@@ -574,7 +574,7 @@ def scheduled_run(tmp_path, name: str, steps: int, steps_per_epoch: int, **confi
                   "learning_rate": [learning_rate_at(0, train_config, steps_per_epoch)]
                   + [learning_rate_at(step, train_config, steps_per_epoch) for step in range(steps)]}).to_csv(log, index=False)
     return SimpleNamespace(log_path=log, steps=steps, epochs=steps / steps_per_epoch, stopped_by="num_epochs",
-                           config=train_config)
+                           config=train_config, precision="bfloat16" if name == "v1" else "float32")
 
 
 def test_schedule_table_says_how_far_each_run_got_along_its_warm_up(tmp_path):
@@ -586,6 +586,7 @@ def test_schedule_table_says_how_far_each_run_got_along_its_warm_up(tmp_path):
     assert table.loc["V1", "steps run"] == 100 and table.loc["V1", "steps per epoch"] == 10
     assert not table.loc["V1", "warm-up ended"] and table.loc["V2", "warm-up ended"]
     assert table.loc["small batches", "warm-up ended"] and table.loc["small batches", "batch size"] == 32
+    assert (table.loc["V1", "arithmetic"], table.loc["V2", "arithmetic"]) == ("bfloat16", "float32")
     # V1 climbs linearly from a tenth of its rate towards the rate decayed to step 1000 (0.9999 every 22 steps):
     # its last update, after 99 steps, is 99/1000 of the way
     target = 0.9999 ** (1000 // 22)

@@ -141,6 +141,8 @@ def test_fine_tune_config_is_the_case_study_lists_plus_the_init_checkpoint(tmp_p
             v1.warmup_steps) == (0.001, 256, 0, 50, 1000)
     assert v1.init_checkpoint == str(tmp_path / "best.pt") and v1.num_threads == 1
     assert v1.num_epochs == TrainConfig().num_epochs and v1.tune_every_steps == TrainConfig().tune_every_steps
+    # lowcov's one addition: bfloat16 where the device computes it natively, as the original model
+    assert v1.precision == fine_tuning.FINE_TUNE_PRECISION == "auto" != TrainConfig().precision
     v2 = fine_tuning.fine_tune_config(CASE_STUDY_V2, "x.pt", ["config.log_every_steps=1", "config.seed=7"])
     assert (v2.num_epochs, v2.weight_decay, v2.learning_rate_decay_rate, v2.warmup_steps) == (20, 0.00005, 0.995, 500)
     assert (v2.log_every_steps, v2.seed) == (1, 7)

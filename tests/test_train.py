@@ -245,6 +245,31 @@ def test_training_stream_covers_each_labelled_example_once_per_epoch_in_seeded_o
     np.testing.assert_array_equal(resumed, images[250:])  # resuming skips exactly the batches done
 
 
+def test_training_stream_kept_in_memory_gives_the_same_batches_without_rereading(sets, tmp_path):
+    import shutil
+
+    from lowcov.shards import ExampleSet
+
+    copy = tmp_path / "train"
+    shutil.copytree(sets["train"].directory, copy)
+    streamed = TrainingStream(ExampleSet.open(copy), seed=7)
+    kept = TrainingStream(ExampleSet.open(copy), seed=7, in_memory_max_bytes=1024 ** 3)
+    too_small = TrainingStream(ExampleSet.open(copy), seed=7, in_memory_max_bytes=1000)
+    assert kept.in_memory and not streamed.in_memory and not too_small.in_memory
+    expected = [[b for b in streamed.epoch_batches(epoch, 50)] for epoch in (0, 1)]
+    first = list(kept.epoch_batches(0, 50))
+    for shard in copy.glob("shard-*.npz"):  # later epochs of a kept set never touch the files
+        shard.write_bytes(b"not an npz any more")
+    second = list(kept.epoch_batches(1, 50))
+    for got, want in zip((first, second), expected):
+        assert len(got) == len(want)
+        for (images, labels), (want_images, want_labels) in zip(got, want):
+            np.testing.assert_array_equal(images, want_images)
+            np.testing.assert_array_equal(labels, want_labels)
+    with pytest.raises(InputError, match="cannot read example shard"):  # a streamed set reads them again
+        list(too_small.epoch_batches(1, 50))
+
+
 # ----- training ------------------------------------------------------------------------------------
 
 

@@ -79,7 +79,8 @@ def warmup_ended(run: Any) -> bool:
 def schedule_table(runs: Mapping[str, Any]) -> pd.DataFrame:
     """Per run (every seed, every control): how far it got along its learning-rate schedule. Steps run and
     per epoch, the warm-up's length and whether the run got past it, the peak learning rate it trained with
-    (from its log) and that peak as a share of the configured rate (the rate the warm-up climbs to)."""
+    (from its log), that peak as a share of the configured rate (the rate the warm-up climbs to) and the
+    arithmetic its training steps computed in (from its record; "" for records that predate it)."""
     rows = {}
     for name, run in runs.items():
         config = run.config
@@ -89,7 +90,8 @@ def schedule_table(runs: Mapping[str, Any]) -> pd.DataFrame:
                       "steps run": int(run.steps), "warm-up steps": int(config.warmup_steps),
                       "warm-up ended": warmup_ended(run),
                       "peak learning rate": peak, "configured learning rate": float(config.learning_rate),
-                      "peak / configured": peak / config.learning_rate, "stopped by": run.stopped_by}
+                      "peak / configured": peak / config.learning_rate, "stopped by": run.stopped_by,
+                      "arithmetic": getattr(run, "precision", "")}
     return pd.DataFrame(rows).T.astype({"batch size": int, "steps per epoch": int, "steps run": int,
                                         "warm-up steps": int, "warm-up ended": bool, "peak learning rate": float,
                                         "configured learning rate": float, "peak / configured": float})

@@ -52,7 +52,7 @@ redone; its recorded result is returned (``force=True`` starts over).
 
 Data: training shards are streamed from disk (shard order and order within each shard shuffled per epoch
 from ``seed``; the next shard is read in a background thread when a core is free for it, see
-:class:`TrainingStream`); the tune set (the first
+:class:`TrainingStream`; a set that fits in ``train_in_memory_max_bytes`` is inflated once and kept); the tune set (the first
 ``num_validation_examples`` labelled examples, 0 = all) is held in memory when it fits in
 ``tune_in_memory_max_bytes``, else streamed at each evaluation.
 

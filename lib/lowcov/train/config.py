@@ -96,6 +96,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     #: hold the tune set in memory up to this size, else stream it from disk at each evaluation
     tune_in_memory_max_bytes: int = 2 * 1024 ** 3
+    #: keep the training set decompressed in memory up to this size (read once, not once per epoch)
+    train_in_memory_max_bytes: int = 1024 ** 3
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,7 +113,7 @@ class TrainConfig:
 
 #: keys that limit or tune a run's execution without changing its result; a run may resume under new values
 EXECUTION_KEYS = frozenset({"max_steps", "num_threads", "keep_checkpoints", "tune_in_memory_max_bytes",
-                            "write_deepvariant_checkpoint"})
+                            "train_in_memory_max_bytes", "write_deepvariant_checkpoint"})
 
 #: The case study's first iteration ("In the first iteration:" bullet list), verbatim, comments included.
 #: (Its "(was 250)" for early_stopping_patience is the author's note; DeepVariant's WGS default is 100.)

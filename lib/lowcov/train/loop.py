@@ -164,7 +164,8 @@ class _Trainer(_RunRecord, _Checkpoints, _TrainLog):
         height, width, _ = self.train_set.shape
         ranks = self.ranks
         self.stream = TrainingStream(self.train_set, config.seed,
-                                     read_ahead=core_free_for_reading(device, ranks.local_world))
+                                     read_ahead=core_free_for_reading(device, ranks.local_world),
+                                     in_memory_max_bytes=config.train_in_memory_max_bytes)
         if self.stream.n_examples == 0:
             raise InputError(f"training set {self.train_set.directory} has no labelled examples")
         if ranks.leader:  # only rank 0 tunes
