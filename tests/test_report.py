@@ -107,7 +107,6 @@ def test_strata_tables_and_values():
     table = report.recall_by_bucket(strata, ["Original", "V1 (last)"])
     assert list(table.columns) == ["Original", "V1 (last)", "TRUTH.TOTAL"]
     assert table.loc[("SNP", "depth_1-7"), "V1 (last)"] == pytest.approx(0.6)
-    assert report.bucket_change(strata, "V1 (last)", "SNP") == pytest.approx(0.1)
 
 
 def test_lowest_bucket_truth_is_zero_when_the_bucket_is_empty():
@@ -278,15 +277,28 @@ def test_few_steps_text_when_recall_held():
     assert report.few_steps_text(last_runs((0, 0), (0, 0))).startswith("With steps this small")
 
 
-def test_thin_sites_when_no_model_raised_recall():
-    strata = report.strata_table({"Original": ORIGINAL, **{m: ORIGINAL for m in report.FINE_TUNED}})
-    assert report.thin_sites_text(strata).startswith("No fine-tuned model raised recall there")
+def bucket_intervals(rows):
+    """A bootstrap table of the lowest bucket's recall, by hand: (model, type, estimate, change, low, high)."""
+    from lowcov.bootstrap import direction
+
+    return pd.DataFrame([{"Model": model, "Type": kind, "Metric": "METRIC.Recall", "seeds": 1, "estimate": estimate,
+                          "low": estimate - 0.1, "high": estimate + 0.1, "change": change, "change_low": low,
+                          "change_high": high, "direction": "" if model == "Original" else direction(low, high)}
+                         for model, kind, estimate, change, low, high in rows])
+
+
+def test_thin_sites_when_no_model_raised_recall_beyond_the_noise():
+    # V1 (last) rose by 0.05 but its interval reaches below zero: not "rose"
+    lowest = bucket_intervals([("Original", "SNP", 0.5, 0, 0, 0), ("V1 (last)", "SNP", 0.55, 0.05, -0.01, 0.1),
+                               ("V2 (last)", "INDEL", 0.4, -0.1, -0.2, -0.05)])
+    assert report.thin_sites_text(lowest).startswith("No fine-tuned model raised recall there beyond the noise")
 
 
 def test_thin_sites_names_the_models_that_raised_recall():
-    strata = report.strata_table({"Original": ORIGINAL, **{m: ORIGINAL for m in report.FINE_TUNED},
-                                  "V2 (last)": result(buckets=buckets(0.5, 0.45))})
-    assert report.thin_sites_text(strata).startswith("Recall there rose for V2 (last) (INDEL); with a few dozen")
+    lowest = bucket_intervals([("Original", "INDEL", 0.4, 0, 0, 0), ("V2 (last)", "INDEL", 0.45, 0.05, 0.01, 0.09),
+                               ("V1", "SNP", 0.6, 0.1, 0.0, 0.2)])
+    assert report.thin_sites_text(lowest).startswith(
+        "Recall there rose for V2 (last) (INDEL +0.0500 [+0.0100, +0.0900]); with a few dozen")
 
 
 # ---- chapter 7: batch-norm statistics and the controls --------------------------------------------------
@@ -346,8 +358,20 @@ def controls(frozen_moves: list[dict], moving_move: dict) -> dict:
             MOVING[0]: result(**moving_move)}
 
 
-def learning(results) -> str:
-    return report.learning_text(results, [*FROZEN_SEEDS, *MOVING], 0.2, 0.5, 300)
+def pooled_f1(frozen=(0.0, -0.01, 0.01), moving=(0.0, -0.01, 0.01)) -> pd.DataFrame:
+    """The two small-batch controls' F1 changes (seeds pooled) as lowcov.bootstrap.intervals gives them."""
+    from lowcov.bootstrap import direction
+
+    return pd.DataFrame([{"Model": model, "Type": kind, "Metric": "METRIC.F1_Score", "seeds": 2, "estimate": 0.9,
+                          "low": 0.8, "high": 0.95, "change": c, "change_low": low, "change_high": high,
+                          "direction": direction(low, high)}
+                         for model, (c, low, high) in (("V2, small batches, frozen BN", frozen),
+                                                       ("V2, small batches", moving)) for kind in ("SNP", "INDEL")])
+
+
+def learning(results, intervals=None) -> str:
+    return report.learning_text(results, [*FROZEN_SEEDS, *MOVING], 0.2, 0.5, 300,
+                                pooled_f1() if intervals is None else intervals)
 
 
 def test_seeds_of_a_control():
@@ -357,7 +381,7 @@ def test_seeds_of_a_control():
 
 
 def test_learning_text_when_the_controls_were_not_run():
-    assert report.learning_text({}, ["V2, frozen BN"], 0.2, 0.5, 300) == \
+    assert report.learning_text({}, ["V2, frozen BN"], 0.2, 0.5, 300, pooled_f1()) == \
         "The small-batch controls were not run on this profile."
 
 
@@ -369,7 +393,7 @@ def test_learning_text_every_seed_calls_more():
     assert "Every seed calls more variants. The RNA training labels are 20% hom-ref against 50%" in text
     assert "seeds disagree" not in text
     assert "(V2, small batches; one seed): SNP recall +0.0000" in text
-    assert text.endswith("No control run raised F1 on both types.")
+    assert text.endswith("Neither raised F1 on both types beyond the noise (seeds pooled, 95 % intervals).")
 
 
 def test_learning_text_seeds_disagree_and_one_collapsed():
@@ -396,39 +420,51 @@ def test_learning_text_recall_fell_with_every_seed():
     assert " Recall fell with every seed, as in the case study." in text
 
 
-def test_learning_text_names_runs_that_raised_f1_on_both_types():
-    text = learning(controls([{}, {}], {"snp": moved(f1=0.01), "indel": moved(f1=0.01)}))
+def test_learning_text_names_controls_whose_f1_rose_on_both_types_beyond_the_noise():
+    results = controls([{}, {}], {"snp": moved(f1=0.01), "indel": moved(f1=0.01)})
+    text = learning(results, pooled_f1(moving=(0.01, 0.002, 0.02)))
     assert "Recall fell with every seed" not in text
-    assert text.endswith(" F1 rose on both types for V2, small batches.")
+    assert text.endswith(" F1 rose on both types, beyond the noise (seeds pooled, 95 % intervals), for "
+                         "V2, small batches.")
+    # the same point changes with an interval that reaches zero: no claim
+    assert learning(results, pooled_f1(moving=(0.01, -0.002, 0.02))).endswith("Neither raised F1 on both types "
+                                                                              "beyond the noise (seeds pooled, 95 % intervals).")
 
 
-def thin_controls(snp_low: float, precision: float) -> tuple[dict, pd.DataFrame]:
-    results = {"Original": ORIGINAL,
-               "V2, frozen BN": result(snp=moved(precision=precision), indel=moved(precision=precision),
-                                       buckets=buckets(snp_low, 0.4))}
-    return results, report.strata_table(results)
+def thin_controls(rise: tuple[float, float, float], precision: tuple[float, float, float]):
+    """The lowest bucket's and the whole contig's intervals of a control against the original."""
+    from lowcov.bootstrap import direction
+
+    change, low, high = rise
+    lowest = bucket_intervals([("Original", "SNP", 0.5, 0, 0, 0), ("V2, frozen BN", "SNP", 0.5 + change, *rise)])
+    overall = pd.DataFrame([{"Model": "V2, frozen BN", "Type": kind, "Metric": "METRIC.Precision", "seeds": 1,
+                             "estimate": 0.9, "low": 0.8, "high": 0.95, "change": precision[0],
+                             "change_low": precision[1], "change_high": precision[2],
+                             "direction": direction(precision[1], precision[2])} for kind in ("SNP", "INDEL")])
+    return lowest, overall
 
 
 def test_controls_thin_sites_when_no_control_ran():
-    assert report.controls_thin_sites_text({}, pd.DataFrame(), []) == "No control was run on this profile."
+    assert report.controls_thin_sites_text(pd.DataFrame(), pd.DataFrame(), []) == "No control was run on this profile."
 
 
-def test_controls_thin_sites_when_no_control_raised_recall():
-    results, strata = thin_controls(0.5, 0.0)
-    assert report.controls_thin_sites_text(results, strata, ["V2, frozen BN"]) == \
-        "At depth 1-7 no control raised recall."
+def test_controls_thin_sites_when_no_control_raised_recall_beyond_the_noise():
+    lowest, overall = thin_controls((0.1, -0.01, 0.2), (0.0, -0.01, 0.01))
+    assert report.controls_thin_sites_text(lowest, overall, ["V2, frozen BN"]).startswith(
+        "At depth 1-7 no control raised recall beyond the noise")
 
 
 def test_controls_thin_sites_raised_recall_at_a_cost_in_precision():
-    results, strata = thin_controls(0.6, -0.01)
-    text = report.controls_thin_sites_text(results, strata, ["V2, frozen BN"])
-    assert text.startswith("At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600), and over all of chr1")
+    lowest, overall = thin_controls((0.1, 0.02, 0.2), (-0.01, -0.02, -0.004))
+    text = report.controls_thin_sites_text(lowest, overall, ["V2, frozen BN"])
+    assert text.startswith("At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600, change "
+                           "+0.1000 [+0.0200, +0.2000]), and over all of chr1")
 
 
-def test_controls_thin_sites_raised_recall_without_a_cost():
-    results, strata = thin_controls(0.6, -0.001)
-    assert report.controls_thin_sites_text(results, strata, ["V2, frozen BN"]) == \
-        "At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600)."
+def test_controls_thin_sites_raised_recall_without_a_detectable_cost():
+    lowest, overall = thin_controls((0.1, 0.02, 0.2), (-0.01, -0.02, 0.001))
+    assert report.controls_thin_sites_text(lowest, overall, ["V2, frozen BN"]) == \
+        "At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600, change +0.1000 [+0.0200, +0.2000])."
 
 
 # ---- chapter 3: the original model against bcftools -----------------------------------------------------

@@ -12,7 +12,7 @@ deepvariant engine, with the notice that a rehearsal's numbers come from the tes
 use them through this package.
 """
 
-from .common import (BASELINE, BN_RESTORED_FRACTION, COSTLY_PRECISION_LOSS, F1, FRAC_NA,
+from .common import (BASELINE, BN_RESTORED_FRACTION, F1, FRAC_NA,
                      FROZEN_LIKE_ORIGINAL, LOWEST_BUCKET, MOVED_METRICS, PRECISION, PRECISION_COLLAPSE,
                      RECALL, SELF_AGREEMENT, TYPES, UNCHANGED_TOLERANCE, change, direction, metric_key,
                      seeds_text)
@@ -26,7 +26,7 @@ from .fine_tuning import (peak_learning_rate, replicate_summary, config_differen
                           drift_values, fine_tune_summary, fine_tune_values, schedule_table, schedule_text,
                           schedule_values, selected_text, self_labelled_text)
 from .evaluation import (CASE_STUDY_MODELS, DISCUSSED_COLUMNS, FINE_TUNED, LAST_RUNS, MODEL_SLUGS,
-                         agreement_text, bn_restored_text, bucket_change, change_values, changes_of,
+                         agreement_text, bn_restored_text, change_values, changes_of,
                          controls_thin_sites_text, direction_text, discussed, few_steps_text, frozen_text,
                          hom_ref_fraction, indel_precision_text, largest_change, last_recall_text,
                          learning_text, lowest_bucket_recall, lowest_bucket_truth, mechanism_models,
@@ -53,7 +53,6 @@ __all__ = ["STANDIN_MARKER", "deepvariant_evaluation_text", "deepvariant_example
            "BASELINE",
            "BN_RESTORED_FRACTION",
            "CASE_STUDY_MODELS",
-           "COSTLY_PRECISION_LOSS",
            "COUNT_METRICS",
            "DISCUSSED_COLUMNS",
            "F1",
@@ -73,7 +72,6 @@ __all__ = ["STANDIN_MARKER", "deepvariant_evaluation_text", "deepvariant_example
            "agreement_text",
            "all_rows_per_dataset",
            "bn_restored_text",
-           "bucket_change",
            "change",
            "change_values",
            "changes_of",

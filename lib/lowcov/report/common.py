@@ -26,9 +26,6 @@ FROZEN_LIKE_ORIGINAL = 0.002
 #: a seed that lost more than 0.05 of SNP precision (one call in twenty) is named as the run that collapsed;
 #: smaller losses are within what the seeds' disagreement already describes
 PRECISION_COLLAPSE = 0.05
-#: "lost precision on both types" for the controls that raised recall at thin sites: a loss beyond 0.005
-#: (ten times the rounding tolerance) so that the extra false calls are more than rounding
-COSTLY_PRECISION_LOSS = 0.005
 #: a starting model with tune f1_weighted of at least 0.99 agrees "almost perfectly" with its own
 #: pseudo-truth labels: one label in a hundred or fewer is left for a fine-tuned checkpoint to win
 SELF_AGREEMENT = 0.99

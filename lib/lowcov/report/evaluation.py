@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from .common import BASELINE, BN_RESTORED_FRACTION, COSTLY_PRECISION_LOSS, F1, FRAC_NA, FROZEN_LIKE_ORIGINAL, LOWEST_BUCKET, MOVED_METRICS, PRECISION, PRECISION_COLLAPSE, RECALL, TYPES, UNCHANGED_TOLERANCE, change, direction, metric_key, seeds_text
+from .common import BASELINE, BN_RESTORED_FRACTION, F1, FRAC_NA, FROZEN_LIKE_ORIGINAL, LOWEST_BUCKET, MOVED_METRICS, PRECISION, PRECISION_COLLAPSE, RECALL, TYPES, UNCHANGED_TOLERANCE, change, direction, metric_key, seeds_text
 
 
 # ---- chapter 7: the models on the downsampled chr1 -------------------------------------------------------
@@ -292,21 +292,28 @@ def few_steps_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS
             "cannot test that reading.")
 
 
-def bucket_change(strata: pd.DataFrame, model: str, kind: str, subset: str = LOWEST_BUCKET) -> float:
-    """``model``'s recall minus the original model's in one coverage bucket."""
-    pick = strata[(strata.Type == kind) & (strata.Subset == subset)].set_index("Model")[RECALL]
-    return float(pick[model] - pick[BASELINE])
+def _risen_in_bucket(lowest: pd.DataFrame, models: Sequence[str]) -> list[tuple[str, str, Any]]:
+    """(model, type, row) where the whole 95 % interval of the model's recall change in the bucket is above 0."""
+    rows = lowest[(lowest.Metric == RECALL) & lowest.Model.isin(list(models))]
+    return [(row.Model, row.Type, row) for model in models for kind in TYPES
+            for row in rows[(rows.Model == model) & (rows.Type == kind)].itertuples() if row.direction == "higher"]
 
 
-def thin_sites_text(strata: pd.DataFrame, models: Sequence[str] = FINE_TUNED) -> str:
-    """Whether any fine-tuned model raised recall in the lowest coverage bucket."""
-    rescued = [f"{m} ({kind})" for m in models for kind in TYPES if bucket_change(strata, m, kind) > UNCHANGED_TOLERANCE]
+def thin_sites_text(lowest: pd.DataFrame, models: Sequence[str] = FINE_TUNED) -> str:
+    """Whether any fine-tuned model raised recall in the lowest coverage bucket beyond the noise. ``lowest`` is
+    :func:`lowcov.bootstrap.intervals` over that bucket's truth variants (``subset=LOWEST_BUCKET``)."""
+    from .uncertainty import with_interval
+
+    rescued = _risen_in_bucket(lowest, models)
     if not rescued:
-        return ("No fine-tuned model raised recall there, where the hypothesis expected RNA to help most. At a site "
-                "with one or two alternate reads the information a caller needs is missing from the DNA, and "
-                "training on other reads cannot add it back.")
-    return ("Recall there rose for " + ", ".join(rescued) + "; with a few dozen variants in the bucket that is a "
-            "handful of calls, and it has to be read beside the same models' losses elsewhere.")
+        return ("No fine-tuned model raised recall there beyond the noise (no 95 % interval of a change lies above "
+                "zero), where the hypothesis expected RNA to help most. At a site with one or two alternate reads the "
+                "information a caller needs is missing from the DNA, and training on other reads cannot add it back.")
+    return ("Recall there rose for " + "; ".join(
+        f"{model} ({kind} {with_interval(row.change, row.change_low, row.change_high, signed=True)})"
+        for model, kind, row in rescued)
+        + "; with a few dozen variants in the bucket that is a handful of calls, and it has to be read beside the "
+          "same models' changes elsewhere.")
 
 
 def mechanism_table(results: Mapping[str, Any], strata: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
@@ -375,8 +382,12 @@ def _moves(results: Mapping[str, Any], models: Sequence[str]) -> str:
 
 
 def learning_text(results: Mapping[str, Any], control_names: Sequence[str], rna_hom_ref: float, dna_hom_ref: float,
-                  n_rna_train: int) -> str:
-    """What the small-batch controls (weights given real steps) did to the calls, over their seeds."""
+                  n_rna_train: int, intervals: pd.DataFrame) -> str:
+    """What the small-batch controls (weights given real steps) did to the calls, seed by seed; whether either
+    raised F1 on both types is judged on ``intervals`` (:func:`lowcov.bootstrap.intervals`, seeds pooled):
+    the whole interval of the change above zero."""
+    from .uncertainty import directions
+
     learnt = seeds_of("V2, small batches, frozen BN", control_names)
     both = seeds_of("V2, small batches", control_names)
     if not (learnt and both):
@@ -398,28 +409,33 @@ def learning_text(results: Mapping[str, Any], control_names: Sequence[str], rna_
         if change(results, worst, "SNP", PRECISION) < -PRECISION_COLLAPSE:
             text += (f" The run that lost most precision, {worst}, called more variants; the RNA training labels are "
                      f"{rna_hom_ref:.0%} hom-ref against {dna_hom_ref:.0%} in the DNA training set.")
-    better = [m for m in learnt + both if all(change(results, m, k, F1) > UNCHANGED_TOLERANCE for k in TYPES)]
+    better = [c for c in ("V2, small batches, frozen BN", "V2, small batches")
+              if all(directions(intervals, c)[(k, F1)] == "higher" for k in TYPES)]
     text += f" With the statistics moving as well (V2, small batches; {seeds_text(both)}): {_moves(results, both)}."
     if all(change(results, m, k, RECALL) < -UNCHANGED_TOLERANCE for m in both for k in TYPES):
         text += " Recall fell with every seed, as in the case study."
-    text += (" No control run raised F1 on both types." if not better else
-             " F1 rose on both types for " + ", ".join(better) + ".")
+    text += (" Neither raised F1 on both types beyond the noise (seeds pooled, 95 % intervals)." if not better else
+             " F1 rose on both types, beyond the noise (seeds pooled, 95 % intervals), for " + ", ".join(better) + ".")
     return text
 
 
-def controls_thin_sites_text(results: Mapping[str, Any], strata: pd.DataFrame, control_names: Sequence[str]) -> str:
-    """Whether any control raised recall in the lowest bucket, and whether it paid in precision overall."""
+def controls_thin_sites_text(lowest: pd.DataFrame, overall: pd.DataFrame, control_names: Sequence[str]) -> str:
+    """Whether any control raised recall in the lowest bucket beyond the noise (``lowest``: the bucket's
+    intervals), and whether the same control lost precision on both types over the whole contig (``overall``:
+    :func:`lowcov.bootstrap.intervals`); ``control_names`` as the tables name them (seeds pooled)."""
+    from .uncertainty import directions, with_interval
+
     if not control_names:
         return "No control was run on this profile."
-    lowest = lowest_bucket_recall(strata)
-    risen = [(model, kind) for model in control_names for kind in TYPES
-             if lowest[(model, kind)] - lowest[(BASELINE, kind)] > UNCHANGED_TOLERANCE]
+    risen = _risen_in_bucket(lowest, control_names)
     if not risen:
-        return "At depth 1-7 no control raised recall."
-    costly = all(change(results, model, kind, PRECISION) < -COSTLY_PRECISION_LOSS
-                 for model in {model for model, _ in risen} for kind in TYPES)
+        return "At depth 1-7 no control raised recall beyond the noise (no 95 % interval of a change lies above zero)."
+    baseline = lowest[(lowest.Model == BASELINE) & (lowest.Metric == RECALL)].set_index("Type").estimate
+    costly = all(directions(overall, model)[(kind, PRECISION)] == "lower"
+                 for model in {model for model, _, _ in risen} for kind in TYPES)
     return ("At depth 1-7 recall rose for "
-            + "; ".join(f"{model} ({kind} {lowest[(BASELINE, kind)]:.3f} to {lowest[(model, kind)]:.3f})"
-                        for model, kind in risen)
-            + (", and over all of chr1 the same weights lost precision on both types: the extra calls at thin sites "
-               "come with more false calls everywhere." if costly else "."))
+            + "; ".join(f"{model} ({kind} {baseline[kind]:.3f} to {row.estimate:.3f}, change "
+                        f"{with_interval(row.change, row.change_low, row.change_high, signed=True)})"
+                        for model, kind, row in risen)
+            + (", and over all of chr1 the same weights lost precision on both types (whole intervals below zero): "
+               "the extra calls at thin sites come with more false calls everywhere." if costly else "."))
