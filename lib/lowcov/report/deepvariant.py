@@ -167,6 +167,8 @@ def deepvariant_controls_table(frozen_extra: Sequence[str], frozen_purpose: str,
 
 def training_plan_text(name: str, plan: Any, cuda: bool) -> str:
     """How long the native run of ``name`` takes, from :func:`lowcov.study.deepvariant_controls.training_plan`."""
+    from ..study.deepvariant_controls import CPU_TRAINING_RATE
+
     hours, minutes = plan.cpu_seconds / 3600, plan.cpu_seconds / 60
     duration = (f"{hours:.1f} hours" if hours >= 1 else f"{minutes:.0f} minutes" if minutes >= 1
                 else "under a minute")
@@ -174,7 +176,7 @@ def training_plan_text(name: str, plan: Any, cuda: bool) -> str:
              "This machine has no CUDA GPU, so that is what the run takes here.")
     return (f"{name} trains at most {plan.steps} steps on {plan.n_train} examples ({plan.examples_trained} examples "
             f"shown to the network, {plan.tunes} tune evaluations of {plan.n_tune} examples; early stopping may "
-            f"end it sooner): about {duration} on a 2-core CPU, where DeepVariant's network trains at ~8 examples/s "
+            f"end it sooner): about {duration} on a 2-core CPU, where DeepVariant's network trains at ~{CPU_TRAINING_RATE:.0f} examples/s "
             f"(benchmarks/benchmark_dvmodel.py). {where}")
 
 
