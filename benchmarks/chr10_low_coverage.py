@@ -45,7 +45,7 @@ import pysam
 from lowcov import bootstrap
 from lowcov.downsample import downsample_bam, extract_contig
 from lowcov.layout import Layout
-from lowcov.make_examples import ExamplesConfig
+from lowcov.make_examples import ExamplesConfig, IndelEmphasis
 from lowcov.pileup import PileupConfig
 from lowcov.realigner import RealignerConfig
 from lowcov.shards import ExampleSet
@@ -64,11 +64,39 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "all": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING, allele_pairs=True),  # every part of issue 16
     "realign_dv_indels": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING),  # realignment + DeepVariant's indel drawing
     "realign_low_fractions": ExamplesConfig(),  # the book's examples, trained on more low-coverage copies
+    "more_epochs": ExamplesConfig(),  # the book's examples, trained for 5 epochs instead of 3
+    # + a copy of every indel example made at read fractions <= 0.5 (lowcov's emphasis, not DeepVariant's)
+    "indel_copies": ExamplesConfig(indel_emphasis=IndelEmphasis()),
+    # + a copy of the indel examples labelled het or hom-alt at read fractions <= 0.5 (a prior towards calling)
+    "indel_variant_copies": ExamplesConfig(indel_emphasis=IndelEmphasis(variants_only=True)),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}
+
+
+def _overridden(*changes: str) -> list[str]:
+    """The book's training overrides (DEMO_ORIGINAL_OVERRIDES) with ``changes`` replacing the same keys."""
+    keys = {change.partition("=")[0] for change in changes}
+    return [o for o in DEMO_ORIGINAL_OVERRIDES if o.partition("=")[0] not in keys] + list(changes)
+
+
 #: training overrides of a variant, when not the book's (DEMO_ORIGINAL_OVERRIDES)
-VARIANT_OVERRIDES: dict[str, list[str]] = {}
+VARIANT_OVERRIDES: dict[str, list[str]] = {"more_epochs": _overridden("config.num_epochs=5")}
+#: variants that change training alone: they train on, and call with, the examples of the variant named here
+#: (the same settings: made once, not again under another name)
+VARIANT_EXAMPLES_OF: dict[str, str] = {"more_epochs": "realign_only"}
+
+
+def examples_variant(variant: str) -> str:
+    """The variant whose training examples ``variant`` uses (itself unless it changes training alone)."""
+    return VARIANT_EXAMPLES_OF.get(variant, variant)
+
+
+def calling_variant(variant: str) -> str:
+    """The first variant whose calling examples are made with the same settings as ``variant``'s (training-only
+    settings, such as the indel emphasis, do not change them): its calling examples are ``variant``'s."""
+    calling = replace(VARIANTS[variant], indel_emphasis=None)
+    return next(name for name, config in VARIANTS.items() if replace(config, indel_emphasis=None) == calling)
 
 #: stages written for the evaluation, kept apart from the book's files (also when the contig is chr1)
 _OWN_STAGES = {"calls", "benchmark", "examples", "coverage"}
@@ -225,7 +253,7 @@ def run_variant(variant: str, threads: int, model: str = "train", profile: str =
     with the book's original model (``models/original``, trained by chapter 3 on the engine before issue
     16), which measures a change of the calling examples alone."""
     book = Layout(profile)
-    tune = ContigLayout(profile, variant=variant, contig=contig)
+    tune = ContigLayout(profile, variant=calling_variant(variant), contig=contig)
     contig_bams(book, tune)
     examples = VARIANTS[variant]
     if model == "book":
@@ -239,12 +267,14 @@ def run_variant(variant: str, threads: int, model: str = "train", profile: str =
             overrides.append(f"config.num_threads={train_threads}")
         began = time.perf_counter()
         _, trained = train_original_model(book, overrides, examples=examples, read_fractions=fractions,
-                                          threads=threads, name=f"original_{variant}")
+                                          threads=threads, name=f"original_{variant}",
+                                          examples_name=f"dna_original_{examples_variant(variant)}")
         checkpoint = trained.best_checkpoint
         print(f"[{variant}] model {checkpoint} (step {trained.best_step} of {trained.steps}, "
               f"{'reused' if trained.reused else f'{time.perf_counter() - began:.0f} s with its examples'}; "
               f"training alone {trained.wall_seconds:.0f} s)")
-    config = evaluation.EvaluationConfig(examples=replace(examples, mode="calling", threads=threads))
+    config = evaluation.EvaluationConfig(examples=replace(examples, mode="calling", threads=threads,
+                                                          indel_emphasis=None))
     results: dict[str, dict[str, object]] = {}
     name = model_name(variant, model)
     for dataset in evaluation.DATASETS:
@@ -300,7 +330,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     results = run_variant(args.variant, args.threads, args.model, args.profile, args.contig, args.train_threads)
-    tune = ContigLayout(args.profile, variant=args.variant, contig=args.contig)
+    tune = ContigLayout(args.profile, variant=calling_variant(args.variant), contig=args.contig)
     this = model_name(args.variant, args.model)
     against = [model_name(o.removeprefix("book:"), "book" if o.startswith("book:") else args.model)
                for o in args.against]
