@@ -28,6 +28,21 @@ The breakdown lists the model's false negatives and false positives by type (SNP
 genotype, length, whether make_examples produced a candidate for the allele, the reads that carry an
 indel of the same kind nearby, and the reads soft-clipped within 10 bp. Everything lives under
 ``data/<profile>/<contig>/``; a re-run reuses what is done.
+
+Variants that change training alone (:data:`VARIANT_EXAMPLES_OF`) train on another variant's examples, and
+every variant calls with the calling examples of the first variant made with the same calling settings
+(:func:`calling_variant`), so neither is made twice.
+
+Measured so far (demo chr10, one training seed each, INDEL F1 at full coverage / at 50 %, paired change of the
+50 % F1 against realign_only with its 95 % interval; bcftools 0.8938 / 0.8718 ALL, 0.9067 / 0.9008 PASS):
+realign_only (the book's) 0.9396 / 0.9026 (50 %: 35 FN, 14 FP); all 0.9373 / 0.8942, -0.0084 [-0.0215,
++0.0045]; realign_dv_indels 0.9380 / 0.9073, +0.0047 [-0.0052, +0.0156]; realign_low_fractions 0.9412 /
+0.9062, +0.0036 [-0.0124, +0.0195]; more_epochs 0.9432 / 0.9030, +0.0004 [-0.0097, +0.0099] (its tune
+metric peaked at epoch 3, so DeepVariant's selection kept step 1701 of 2835: the two extra epochs, ~110 s
+of training, change nothing); indel_variant_copies 0.9276 / 0.9037, +0.0011 [-0.0259, +0.0272] (50 %: 32
+FN, 17 FP; full -0.0120 [-0.0253, +0.0040]). None beyond noise. Multiplying realign_only's het and hom-alt
+probabilities of indel candidates by w after the fact (a prior shift, no training) moves the 50 % INDEL F1
+to 0.9116 (w 1.5), 0.9080 (2), 0.9035 (3): most misses are not near the decision.
 """
 from __future__ import annotations
 
