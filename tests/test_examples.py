@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,34 @@ def test_shards_are_numbered_without_gaps(tmp_path, diploid_sample):
     assert shards == [f"shard-{i:05d}-of-{len(shards):05d}.npz" for i in range(len(shards))]
     assert sorted(p.name for p in (tmp_path / "ex").glob("shard-*")) == shards
     assert len(shards) < 4 and sum(len(s) for s in examples.iter_shards()) == 4  # seed 3 leaves one empty
+
+
+def test_indel_emphasis_copies_the_low_coverage_indel_examples_only(tmp_path, diploid_sample):
+    from collections import Counter
+
+    from lowcov.make_examples import IndelEmphasis
+
+    args = (diploid_sample["bam"], diploid_sample["fasta"])
+    kwargs = dict(truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    plain = ExamplesConfig(mode="training", threads=1, read_fractions=(1.0, 0.5), seed=7)
+    emphasised = replace(plain, indel_emphasis=IndelEmphasis(copies=2, max_fraction=0.5))
+
+    def counts(config, name):
+        data = make_examples(*args, tmp_path / name, ["chr1"], config, **kwargs).load()
+        return Counter(zip(data.meta["position"].tolist(), data.meta["ref"].tolist(), data.meta["alt"].tolist(),
+                           data.labels.tolist())), data
+
+    before, _ = counts(plain, "plain")
+    after, data = counts(emphasised, "emphasised")
+    assert sum(before.values()) == 8  # four planted variants at each of the two fractions
+    for (pos, ref, alt, label), n in before.items():
+        # a copy at 0.5 is the example itself, twice more; SNPs and the 1.0 examples are untouched
+        assert after[(pos, ref, alt, label)] == (n + 2 if len(ref) != len(alt) else n)
+    indel = data.meta["position"] == diploid_sample["records"][2][1]
+    assert len({data.images[i].tobytes() for i in np.flatnonzero(indel)}) == 2  # one image per fraction
+
+    rule = IndelEmphasis(copies=1, max_fraction=0.5, variants_only=True)
+    assert [rule.copies_of(True, 0, 0.3), rule.copies_of(True, 1, 0.3), rule.copies_of(True, 2, 0.75),
+            rule.copies_of(False, 1, 0.3)] == [0, 1, 0, 0]
+    with pytest.raises(ValueError, match="copies"):
+        IndelEmphasis(copies=0)

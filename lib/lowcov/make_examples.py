@@ -62,6 +62,28 @@ LABELERS = ("haplotype", "allele")
 
 
 @dataclass(frozen=True)
+class IndelEmphasis:
+    """lowcov's, not DeepVariant's (issue 16): training mode writes ``copies`` extra copies of the examples of
+    indel candidates made at read fractions up to ``max_fraction``, so that training weighs the few-read
+    indels of low coverage more, as a loss weight would (``variants_only``: only those labelled het or
+    hom-alt, which also moves the model's prior towards calling them)."""
+
+    copies: int = 1
+    max_fraction: float = 0.5
+    variants_only: bool = False
+
+    def __post_init__(self):
+        if self.copies < 1 or not 0.0 < self.max_fraction <= 1.0:
+            raise ValueError(f"IndelEmphasis needs copies >= 1 and 0 < max_fraction <= 1, got {self}")
+
+    def copies_of(self, is_indel: bool, label: int, fraction: float) -> int:
+        """Extra copies of one training example."""
+        if not is_indel or fraction > self.max_fraction or (self.variants_only and label < 1):
+            return 0
+        return self.copies
+
+
+@dataclass(frozen=True)
 class ExamplesConfig:
     mode: str = "training"
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
@@ -86,6 +108,8 @@ class ExamplesConfig:
     read_fractions: tuple[float, ...] = (1.0,)
     #: how candidates get their labels (see LABELERS)
     labeler: str = "haplotype"
+    #: training mode: extra copies of low-coverage indel examples (lowcov's, not DeepVariant's; None: none)
+    indel_emphasis: IndelEmphasis | None = None
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -257,16 +281,19 @@ def _run_region(task) -> dict:
                 inside = confident.covers(region.contig, starts, ends)
             else:
                 inside = np.ones(len(produced), dtype=bool)
+            emphasis = config.indel_emphasis if config.mode == "training" else None
             for (cand, image), label, change, keep in zip(produced, produced_labels, changed, inside):
                 if not keep:
                     continue
                 if change:
                     label_changes[change] += 1
-                images.append(image)
-                labels.append(label)
-                for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
-                                    ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
-                    meta[name].append(value)
+                extra = emphasis.copies_of(cand.is_indel, label, fraction) if emphasis else 0
+                for _ in range(1 + extra):
+                    images.append(image)
+                    labels.append(label)
+                    for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
+                                        ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
+                        meta[name].append(value)
     if images:
         shape = images[0].shape
         write_shard(part_path, np.stack(images), np.array(labels, np.int8),

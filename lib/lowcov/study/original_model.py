@@ -64,11 +64,12 @@ def training_examples(layout: Layout, bam: Path, name: str, truth_vcf: Path, con
 def train_original_model(layout: Layout, overrides: Sequence[str] = DEMO_ORIGINAL_OVERRIDES,
                    read_fractions: tuple[float, ...] = DEMO_READ_FRACTIONS, examples: ExamplesConfig = ExamplesConfig(),
                    threads: int = 2, force: bool = False, name: str = "original",
-                   nproc: int = 1) -> tuple[ExampleSets, TrainResult]:
+                   nproc: int = 1, examples_name: str | None = None) -> tuple[ExampleSets, TrainResult]:
     """Train (or reuse) the original model on the DNA of the training contigs. ``name``: another name keeps a
-    variant's examples (``examples/dna_<name>.*``) and model (``models/<name>``) apart from the book's.
+    variant's examples (``examples/dna_<name>.*``) and model (``models/<name>``) apart from the book's;
+    ``examples_name`` names the examples instead (a variant that changes training only shares another's).
     ``nproc`` > 1: train on that many processes (:func:`lowcov.train.train`)."""
-    examples_name = "dna" if name == "original" else f"dna_{name}"
+    examples_name = examples_name or ("dna" if name == "original" else f"dna_{name}")
     sets = training_examples(layout, layout.dna_bam, examples_name, layout.truth_vcf, layout.confident_bed,
                              layout.dna_reference, replace(examples, read_fractions=read_fractions, threads=threads),
                              force=force)
