@@ -110,3 +110,26 @@ def test_pair_with_an_unmappable_mate_keeps_both_records_together(tmp_path, smal
     assert mapped.reference_start == 5000 and mapped.mate_is_unmapped and not mapped.is_proper_pair
     assert unmapped.is_unmapped and unmapped.reference_name == "chr1" and unmapped.reference_start == 5000
     assert unmapped.query_sequence == junk
+
+
+def test_soft_clipped_mates_keep_their_clips_at_the_clipped_end(tmp_path, small_genome, rng):
+    """A pair whose reads start with 14 mismatching bases: each record's clip sits on the side of those bases
+    and its aligned bases match the reference (the second mate's clip once landed on the wrong end)."""
+    fasta, genome = small_genome
+    seq = genome["chr1"]
+    r1, r2 = tmp_path / "r1.fq.gz", tmp_path / "r2.fq.gz"
+    complement = str.maketrans("ACGT", "TGCA")  # bases that mismatch wherever they are placed
+    with gzip.open(r1, "wt") as f1, gzip.open(r2, "wt") as f2:
+        for i, start in enumerate((2000, 9000, 15000)):
+            fragment, mate = seq[start:start + 300], reverse_complement(seq[start:start + 300])
+            f1.write(f"@p{i}\n{fragment[:14].translate(complement) + fragment[14:100]}\n+\n{'I' * 100}\n")
+            f2.write(f"@p{i}\n{mate[:14].translate(complement) + mate[14:100]}\n+\n{'I' * 100}\n")
+    out = align_reads([r1, r2], fasta, tmp_path / "out.bam", AlignConfig(threads=1, batch_size=10))
+    with pysam.AlignmentFile(str(out)) as bam:
+        records = [r for r in bam.fetch(until_eof=True) if not r.is_unmapped]
+    assert len(records) == 6
+    for r in records:
+        clips = [(k, n) for k, (op, n) in enumerate(r.cigartuples) if op == 4]
+        # the junk is the read's first bases: the start of the record when forward, its end when reverse
+        assert clips == [(len(r.cigartuples) - 1 if r.is_reverse else 0, 14)], (r.query_name, r.cigarstring)
+        assert r.query_alignment_sequence == seq[r.reference_start:r.reference_end]

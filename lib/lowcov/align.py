@@ -117,16 +117,21 @@ class _Placed:
 
     __slots__ = ("contig", "start", "end", "reverse", "cigar", "mapq", "nm", "seq", "qual", "supplementary")
 
-    def __init__(self, hit, read: Read, supplementary: bool):
+    def __init__(self, hit, read: Read, supplementary: bool, second_mate: bool = False):
         length = len(read.seq)
         self.contig, self.start, self.end, self.mapq, self.nm = hit.ctg, hit.r_st, hit.r_en, hit.mapq, hit.NM
         self.reverse = hit.strand < 0
         self.supplementary = supplementary
+        q_st, q_en = hit.q_st, hit.q_en
+        if second_mate:
+            # mapping a pair, minimap2 aligns the second mate reverse-complemented (FR orientation) and mappy
+            # reports its query interval on that reversed sequence, while the strand is the mate's own
+            q_st, q_en = length - hit.q_en, length - hit.q_st
         if self.reverse:
-            left, right = length - hit.q_en, hit.q_st
+            left, right = length - q_en, q_st
             self.seq, self.qual = reverse_complement(read.seq), (read.qual[::-1] if read.qual else None)
         else:
-            left, right = hit.q_st, length - hit.q_en
+            left, right = q_st, length - q_en
             self.seq, self.qual = read.seq, read.qual
         cigar = [(op, n) for n, op in hit.cigar]
         # soft clips keep the whole read in the record, as minimap2 does for primary alignments
@@ -140,7 +145,7 @@ class _Placed:
 def _place(hits, read: Read, read_num: int | None = None) -> list[_Placed]:
     """Primary alignment first, then supplementary ones; secondary alignments are dropped."""
     chosen = [h for h in hits if h.is_primary and (read_num is None or h.read_num == read_num)]
-    return [_Placed(h, read, supplementary=i > 0) for i, h in enumerate(chosen)]
+    return [_Placed(h, read, supplementary=i > 0, second_mate=read_num == 2) for i, h in enumerate(chosen)]
 
 
 class _Aligner:
