@@ -461,6 +461,16 @@ def test_controls_thin_sites_raised_recall_at_a_cost_in_precision():
                            "+0.1000 [+0.0200, +0.2000]), and over all of chr1")
 
 
+def test_controls_thin_sites_names_each_control_once_with_its_types():
+    lowest = bucket_intervals([("Original", "SNP", 0.5, 0, 0, 0), ("Original", "INDEL", 0.4, 0, 0, 0),
+                               ("V2, frozen BN", "SNP", 0.6, 0.1, 0.02, 0.2),
+                               ("V2, frozen BN", "INDEL", 0.45, 0.05, 0.01, 0.09)])
+    _, overall = thin_controls((0.1, 0.02, 0.2), (-0.01, -0.02, 0.001))
+    assert report.controls_thin_sites_text(lowest, overall, ["V2, frozen BN"]) == (
+        "At depth 1-7 recall rose for V2, frozen BN (SNP 0.500 to 0.600, change +0.1000 [+0.0200, +0.2000], "
+        "INDEL 0.400 to 0.450, change +0.0500 [+0.0100, +0.0900]).")
+
+
 def test_controls_thin_sites_raised_recall_without_a_detectable_cost():
     lowest, overall = thin_controls((0.1, 0.02, 0.2), (-0.01, -0.02, 0.001))
     assert report.controls_thin_sites_text(lowest, overall, ["V2, frozen BN"]) == \

@@ -433,9 +433,11 @@ def controls_thin_sites_text(lowest: pd.DataFrame, overall: pd.DataFrame, contro
     baseline = lowest[(lowest.Model == BASELINE) & (lowest.Metric == RECALL)].set_index("Type").estimate
     costly = all(directions(overall, model)[(kind, PRECISION)] == "lower"
                  for model in {model for model, _, _ in risen} for kind in TYPES)
+    models = list(dict.fromkeys(model for model, _, _ in risen))  # each control once, its types together
     return ("At depth 1-7 recall rose for "
-            + "; ".join(f"{model} ({kind} {baseline[kind]:.3f} to {row.estimate:.3f}, change "
-                        f"{with_interval(row.change, row.change_low, row.change_high, signed=True)})"
-                        for model, kind, row in risen)
+            + "; ".join(f"{model} (" + ", ".join(
+                f"{kind} {baseline[kind]:.3f} to {row.estimate:.3f}, change "
+                f"{with_interval(row.change, row.change_low, row.change_high, signed=True)}"
+                for shown, kind, row in risen if shown == model) + ")" for model in models)
             + (", and over all of chr1 the same weights lost precision on both types (whole intervals below zero): "
                "the extra calls at thin sites come with more false calls everywhere." if costly else "."))
