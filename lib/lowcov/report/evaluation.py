@@ -292,28 +292,30 @@ def few_steps_text(results: Mapping[str, Any], models: Sequence[str] = LAST_RUNS
             "cannot test that reading.")
 
 
-def _risen_in_bucket(lowest: pd.DataFrame, models: Sequence[str]) -> list[tuple[str, str, Any]]:
-    """(model, type, row) where the whole 95 % interval of the model's recall change in the bucket is above 0."""
-    rows = lowest[(lowest.Metric == RECALL) & lowest.Model.isin(list(models))]
-    return [(row.Model, row.Type, row) for model in models for kind in TYPES
-            for row in rows[(rows.Model == model) & (rows.Type == kind)].itertuples() if row.direction == "higher"]
+def _risen_in_bucket(lowest: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """The recall rows of ``models`` whose whole 95 % interval of the change in the bucket lies above zero."""
+    return lowest[(lowest.Metric == RECALL) & lowest.Model.isin(list(models)) & (lowest.direction == "higher")]
+
+
+def _change_interval(row: Any) -> str:
+    """``+0.0500 [+0.0100, +0.0900]``: a row's change with its interval."""
+    from .uncertainty import with_interval
+
+    return with_interval(row.change, row.change_low, row.change_high, signed=True)
 
 
 def thin_sites_text(lowest: pd.DataFrame, models: Sequence[str] = FINE_TUNED) -> str:
     """Whether any fine-tuned model raised recall in the lowest coverage bucket beyond the noise. ``lowest`` is
     :func:`lowcov.bootstrap.intervals` over that bucket's truth variants (``subset=LOWEST_BUCKET``)."""
-    from .uncertainty import with_interval
-
     rescued = _risen_in_bucket(lowest, models)
-    if not rescued:
+    if rescued.empty:
         return ("No fine-tuned model raised recall there beyond the noise (no 95 % interval of a change lies above "
                 "zero), where the hypothesis expected RNA to help most. At a site with one or two alternate reads the "
                 "information a caller needs is missing from the DNA, and training on other reads cannot add it back.")
-    return ("Recall there rose for " + "; ".join(
-        f"{model} ({kind} {with_interval(row.change, row.change_low, row.change_high, signed=True)})"
-        for model, kind, row in rescued)
-        + "; with a few dozen variants in the bucket that is a handful of calls, and it has to be read beside the "
-          "same models' changes elsewhere.")
+    return ("Recall there rose for "
+            + "; ".join(f"{row.Model} ({row.Type} {_change_interval(row)})" for row in rescued.itertuples())
+            + "; with a few dozen variants in the bucket that is a handful of calls, and it has to be read beside "
+              "the same models' changes elsewhere.")
 
 
 def mechanism_table(results: Mapping[str, Any], strata: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
@@ -381,6 +383,10 @@ def _moves(results: Mapping[str, Any], models: Sequence[str]) -> str:
                      for short, metric in (("recall", RECALL), ("precision", PRECISION), ("F1", F1)))
 
 
+#: the small-batch controls learning_text reads (names as chapter 6's tables give them): statistics frozen, moving
+SMALL_BATCH_CONTROLS = ("V2, small batches, frozen BN", "V2, small batches")
+
+
 def learning_text(results: Mapping[str, Any], control_names: Sequence[str], rna_hom_ref: float, dna_hom_ref: float,
                   n_rna_train: int, intervals: pd.DataFrame) -> str:
     """What the small-batch controls (weights given real steps) did to the calls, seed by seed; whether either
@@ -388,8 +394,9 @@ def learning_text(results: Mapping[str, Any], control_names: Sequence[str], rna_
     the whole interval of the change above zero."""
     from .uncertainty import directions
 
-    learnt = seeds_of("V2, small batches, frozen BN", control_names)
-    both = seeds_of("V2, small batches", control_names)
+    frozen_control, moving_control = SMALL_BATCH_CONTROLS
+    learnt = seeds_of(frozen_control, control_names)
+    both = seeds_of(moving_control, control_names)
     if not (learnt and both):
         return "The small-batch controls were not run on this profile."
     recall = {k: [change(results, m, k, RECALL) for m in learnt] for k in TYPES}
@@ -409,8 +416,7 @@ def learning_text(results: Mapping[str, Any], control_names: Sequence[str], rna_
         if change(results, worst, "SNP", PRECISION) < -PRECISION_COLLAPSE:
             text += (f" The run that lost most precision, {worst}, called more variants; the RNA training labels are "
                      f"{rna_hom_ref:.0%} hom-ref against {dna_hom_ref:.0%} in the DNA training set.")
-    better = [c for c in ("V2, small batches, frozen BN", "V2, small batches")
-              if all(directions(intervals, c)[(k, F1)] == "higher" for k in TYPES)]
+    better = [c for c in SMALL_BATCH_CONTROLS if all(directions(intervals, c)[(k, F1)] == "higher" for k in TYPES)]
     text += f" With the statistics moving as well (V2, small batches; {seeds_text(both)}): {_moves(results, both)}."
     if all(change(results, m, k, RECALL) < -UNCHANGED_TOLERANCE for m in both for k in TYPES):
         text += " Recall fell with every seed, as in the case study."
@@ -423,21 +429,19 @@ def controls_thin_sites_text(lowest: pd.DataFrame, overall: pd.DataFrame, contro
     """Whether any control raised recall in the lowest bucket beyond the noise (``lowest``: the bucket's
     intervals), and whether the same control lost precision on both types over the whole contig (``overall``:
     :func:`lowcov.bootstrap.intervals`); ``control_names`` as the tables name them (seeds pooled)."""
-    from .uncertainty import directions, with_interval
+    from .uncertainty import directions
 
     if not control_names:
         return "No control was run on this profile."
     risen = _risen_in_bucket(lowest, control_names)
-    if not risen:
+    if risen.empty:
         return "At depth 1-7 no control raised recall beyond the noise (no 95 % interval of a change lies above zero)."
     baseline = lowest[(lowest.Model == BASELINE) & (lowest.Metric == RECALL)].set_index("Type").estimate
-    costly = all(directions(overall, model)[(kind, PRECISION)] == "lower"
-                 for model in {model for model, _, _ in risen} for kind in TYPES)
-    models = list(dict.fromkeys(model for model, _, _ in risen))  # each control once, its types together
+    models = list(dict.fromkeys(risen.Model))  # each control once, its types together
+    costly = all(directions(overall, model)[(kind, PRECISION)] == "lower" for model in models for kind in TYPES)
     return ("At depth 1-7 recall rose for "
             + "; ".join(f"{model} (" + ", ".join(
-                f"{kind} {baseline[kind]:.3f} to {row.estimate:.3f}, change "
-                f"{with_interval(row.change, row.change_low, row.change_high, signed=True)}"
-                for shown, kind, row in risen if shown == model) + ")" for model in models)
+                f"{row.Type} {baseline[row.Type]:.3f} to {row.estimate:.3f}, change {_change_interval(row)}"
+                for row in risen[risen.Model == model].itertuples()) + ")" for model in models)
             + (", and over all of chr1 the same weights lost precision on both types (whole intervals below zero): "
                "the extra calls at thin sites come with more false calls everywhere." if costly else "."))

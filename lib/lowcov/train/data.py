@@ -36,6 +36,12 @@ def _read_labelled(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+def fits_in_memory(example_set: ExampleSet, n_examples: int, max_bytes: int) -> bool:
+    """Whether ``n_examples`` decompressed pileups of ``example_set`` take at most ``max_bytes``."""
+    height, width, channels = example_set.shape
+    return n_examples * height * width * channels <= max_bytes
+
+
 class TrainingStream:
     """Shuffled batches of labelled training examples, streamed shard by shard.
 
@@ -62,8 +68,7 @@ class TrainingStream:
         self.paths = example_set.shards
         self.counts = [_labelled_count(p) for p in self.paths]
         self.n_examples = int(sum(self.counts))
-        height, width, channels = example_set.shape
-        self.in_memory = self.n_examples * height * width * channels <= in_memory_max_bytes
+        self.in_memory = fits_in_memory(example_set, self.n_examples, in_memory_max_bytes)
         self._kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _shard(self, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,9 +167,8 @@ class TuneData:
         counts = [_labelled_count(p) for p in example_set.shards]
         available = int(sum(counts))
         self.n_examples = min(available, self.limit) if self.limit else available
-        height, width, channels = example_set.shape
         self.cached: tuple[np.ndarray, np.ndarray] | None = None
-        if self.n_examples * height * width * channels <= in_memory_max_bytes:
+        if fits_in_memory(example_set, self.n_examples, in_memory_max_bytes):
             parts = list(self._stream())
             if parts:
                 self.cached = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
