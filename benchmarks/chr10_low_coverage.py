@@ -85,6 +85,8 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "indel_copies": ExamplesConfig(indel_emphasis=IndelEmphasis()),
     # + a copy of the indel examples labelled het or hom-alt at read fractions <= 0.5 (a prior towards calling)
     "indel_variant_copies": ExamplesConfig(indel_emphasis=IndelEmphasis(variants_only=True)),
+    # + haplotypes fewer than 2 reads align to best dropped (DeepVariant's dbg_min_edge_weight pruning)
+    "realign_pruned": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2)),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}
