@@ -89,3 +89,51 @@ def test_windows_are_expanded_merged_and_capped():
     config = RealignerConfig(region_expansion=20, min_windows_distance=80, max_window_size=200)
     assert windows_of(np.array([100, 150, 400]), config) == [(80, 171), (380, 421)]
     assert windows_of(np.array([100, 170, 240, 310]), config) == []  # merged beyond the maximum size
+
+
+def _error_allele_bam(tmp_path, rng):
+    """A 2 bp insertion after ANCHOR spelled by four reads and one soft-clipped read, and one read whose mapper
+    placed the same two inserted bases one base earlier (as if a sequencing error made that cheaper): its own
+    allele, which only it carries."""
+    seq = random_sequence(rng, 3000)
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": seq})
+    true_hap = seq[:ANCHOR + 1] + "CA" + seq[ANCHOR + 1:]
+    own_hap = seq[:ANCHOR] + "CA" + seq[ANCHOR:]
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+    reads = [(f"span{k}", start, f"{ANCHOR + 1 - start}M2I{100 - (ANCHOR + 1 - start) - 2}M",
+              true_hap[start:start + 100]) for k, start in enumerate((1420, 1430, 1440, 1450))]
+    reads.append(("clip", 1405, f"{ANCHOR + 1 - 1405}M{100 - (ANCHOR + 1 - 1405)}S", true_hap[1405:1505]))
+    own_start = 1435
+    reads.append(("error", own_start, f"{ANCHOR - own_start}M2I{100 - (ANCHOR - own_start) - 2}M",
+                  own_hap[own_start:own_start + 100]))
+    mismatches = sum(a != b for a, b in zip(own_hap[own_start:own_start + 100], true_hap[own_start:own_start + 100]))
+    reads.sort(key=lambda r: r[1])
+    return fasta, write_reads_bam(tmp_path / "reads.bam", header, reads, quality=40), seq, mismatches
+
+
+@pytest.mark.parametrize("min_haplotype_reads", [0, 2])
+def test_an_allele_only_one_read_spells_is_no_haplotype_when_pruned(tmp_path, rng, min_haplotype_reads):
+    fasta_path, bam, seq, mismatches = _error_allele_bam(tmp_path, rng)
+    assert 0 < mismatches <= 3  # the error read lies close to the true haplotype
+    records = bamraw.read_region(bam, "chr1", 1000, 2000)
+    records = records.subset(ReadFilter().accepts(records))
+    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    error = names.index("error")
+    with pysam.FastaFile(str(fasta_path)) as fasta:
+        normaliser = IndelNormaliser(fasta.fetch, "chr1")
+        result = realign(records, fasta.fetch, "chr1", normaliser,
+                         RealignerConfig(min_haplotype_reads=min_haplotype_reads))
+    true_key = normaliser.insertion(ANCHOR, "CA")
+    assert normaliser.insertion(ANCHOR - 1, "CA") != true_key  # the error read spells another allele
+    before, after = _cigars(records)[error], _cigars(result.records)[error]
+    if min_haplotype_reads:
+        # DeepVariant's pruned graph has no path for the error: the read is aligned to the true insertion
+        assert result.carried[error] == {true_key}
+        assert after == f"{ANCHOR + 1 - 1435}M2I{100 - (ANCHOR + 1 - 1435) - 2}M"
+        assert result.records.ref_start[error] == 1435
+    else:
+        # its own allele (with the clipped read nearby counted as evidence) is a haplotype, and it fits that best
+        assert after == before and error not in result.carried
+    clip = names.index("clip")
+    assert result.carried[clip] == {true_key}  # the clipped read takes the true insertion either way

@@ -23,6 +23,13 @@ lowcov does the same with two simplifications, chosen for speed on a CPU:
   bases outside the best-scoring stretch are soft-clipped, as a Smith-Waterman alignment clips them. A
   read whose CIGAR holds an indel outside the window keeps its alignment.
 
+With ``min_haplotype_reads`` set (off by default), an alternate haplotype that fewer reads align to best is
+dropped and the window's reads are placed again: DeepVariant's graph drops edges spelled by fewer than
+``dbg_min_edge_weight`` = 2 reads (deepvariant/realigner/debruijn_graph.cc, ``DeBruijnGraph::Prune``), so an
+allele that only one read's sequencing error spells, next to a real indel, is no haplotype there, and that read
+is aligned to the real allele's haplotype. Without it, such an allele is a haplotype as soon as a soft-clipped
+read lies nearby, and the read keeps its own allele, which does not support the real one (issue 16: chr10:5846).
+
 Haplotype 0 is the reference and wins ties, so a read moves to an alternate haplotype only when that
 scores strictly better. A read whose best alignment differs from the mapper's (another haplotype,
 clipped bases that now align, a mismatching end now clipped) is written as a new BAM record (position
@@ -60,6 +67,10 @@ class RealignerConfig:
     max_window_size: int = 1000
     #: a soft clip starting this close to an allele's anchor counts as evidence for it
     soft_clip_distance: int = 5
+    #: an alternate haplotype that fewer reads than this align to best is dropped and its reads placed again
+    #: on the others (0: never dropped); lowcov's stand-in for DeepVariant pruning graph edges that fewer than
+    #: ``dbg_min_edge_weight`` reads spell, which keeps a read's own sequencing error from becoming its haplotype
+    min_haplotype_reads: int = 0
     #: DeepVariant's aln_match and aln_mismatch scores
     match: int = 4
     mismatch: int = 6
@@ -284,6 +295,24 @@ def _rewrite(buf: np.ndarray, at: int, position: int, cigar: list[tuple[int, int
     return struct.pack("<i", len(body)) + body
 
 
+def _place_on_haplotypes(records: bamraw.RecordTable, reads: np.ndarray, unclipped_start: np.ndarray,
+                         unclipped_end: np.ndarray, reference: str, hap_start: int, alleles: list[Allele],
+                         missing_quality: int, config: RealignerConfig):
+    """:func:`_best_placements` of ``reads`` on the reference (``reference`` from ``hap_start``) and on it with
+    each of ``alleles`` (haplotype ``k + 1`` carries ``alleles[k]``)."""
+    haplotypes = [reference]
+    for allele in alleles:
+        edge = allele.anchor - hap_start + 1
+        haplotypes.append(reference[:edge] + allele.inserted + reference[edge + allele.deleted:])
+    hap_codes = np.concatenate([CODE_OF_BYTE[np.frombuffer(h.encode(), np.uint8)] for h in haplotypes])
+    hap_first = np.concatenate([[0], np.cumsum([len(h) for h in haplotypes])]).astype(np.int64)
+    anchors = np.array([1 << 60] + [a.anchor for a in alleles], np.int64)
+    deltas = np.array([0] + [a.delta for a in alleles], np.int64)
+    return _best_placements(records.buf, records.offsets, reads, unclipped_start, unclipped_end, hap_codes,
+                            hap_first, anchors, deltas, hap_start, CODE_OF_NIBBLE, missing_quality, config.match,
+                            config.mismatch)
+
+
 @dataclass
 class Realignment:
     """What :func:`realign` did: the records (realigned ones rewritten) and, for each realigned record that
@@ -367,17 +396,19 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         margin = read_length + max(config.max_indel_length, max(abs(a.delta) for a in in_window)) + 10
         hap_start = max(0, w_start - margin)
         reference = fetch(contig, hap_start, w_end + margin).upper()
-        haplotypes = [reference]
-        for allele in in_window:
-            edge = allele.anchor - hap_start + 1
-            haplotypes.append(reference[:edge] + allele.inserted + reference[edge + allele.deleted:])
-        hap_codes = np.concatenate([CODE_OF_BYTE[np.frombuffer(h.encode(), np.uint8)] for h in haplotypes])
-        hap_first = np.concatenate([[0], np.cumsum([len(h) for h in haplotypes])]).astype(np.int64)
-        anchors = np.array([1 << 60] + [a.anchor for a in in_window], np.int64)
-        deltas = np.array([0] + [a.delta for a in in_window], np.int64)
-        best_hap, best_offset, best_first, best_end = _best_placements(
-            records.buf, records.offsets, reads, unclipped_start, unclipped_end, hap_codes, hap_first, anchors,
-            deltas, hap_start, CODE_OF_NIBBLE, missing_quality, config.match, config.mismatch)
+        while True:
+            best_hap, best_offset, best_first, best_end = _place_on_haplotypes(
+                records, reads, unclipped_start, unclipped_end, reference, hap_start, in_window, missing_quality,
+                config)
+            wins = np.bincount(best_hap[best_hap > 0], minlength=len(in_window) + 1)[1:]
+            weak = wins < config.min_haplotype_reads
+            if not weak.any():
+                break
+            in_window = [a for a, drop in zip(in_window, weak) if not drop]
+            if not in_window:
+                break
+        if not in_window:
+            continue  # the reference alone is left: DeepVariant leaves such a window's reads as the mapper placed them
         for k, i in enumerate(reads.tolist()):
             h = int(best_hap[k])  # ties go to the reference (it is tried first)
             if h < 0:
