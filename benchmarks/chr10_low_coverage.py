@@ -97,6 +97,8 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "indel_variant_copies": ExamplesConfig(indel_emphasis=IndelEmphasis(variants_only=True)),
     # + haplotypes fewer than 2 reads align to best dropped (DeepVariant's dbg_min_edge_weight pruning)
     "realign_pruned": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2)),
+    # + DeepVariant's tie rule: a read fitting an alternate haplotype as well as the reference takes the alternate
+    "realign_pruned_ties": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2, ties_to_alternate=True)),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}

@@ -1,4 +1,6 @@
 """Local realignment (lowcov.realigner) on hand-made alignments of a planted insertion, through make_examples."""
+from dataclasses import replace
+
 import numpy as np
 import pysam
 import pytest
@@ -137,3 +139,63 @@ def test_an_allele_only_one_read_spells_is_no_haplotype_when_pruned(tmp_path, rn
         assert after == before and error not in result.carried
     clip = names.index("clip")
     assert result.carried[clip] == {true_key}  # the clipped read takes the true insertion either way
+
+
+def _homopolymer_insertion_bam(tmp_path, rng, spanning_starts):
+    """An AA insertion into a run of six A after ANCHOR, spelled with an explicit ``I`` by reads starting at
+    ``spanning_starts``, and two reference-matching reads ending inside the run: they fit the reference and
+    the alternate haplotype equally well."""
+    seq = random_sequence(rng, 3000)
+    seq = seq[:ANCHOR] + "GAAAAAAC" + seq[ANCHOR + 8:]
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": seq})
+    alt_hap = seq[:ANCHOR + 1] + "AA" + seq[ANCHOR + 1:]
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+    reads = [(f"span{k}", start, f"{ANCHOR + 1 - start}M2I{100 - (ANCHOR + 1 - start) - 2}M",
+              alt_hap[start:start + 100]) for k, start in enumerate(spanning_starts)]
+    reads += [(f"tie{k}", ANCHOR + into - 99, "100M", seq[ANCHOR + into - 99:ANCHOR + into + 1])
+              for k, into in enumerate((3, 4))]
+    reads.sort(key=lambda r: r[1])
+    return fasta, write_reads_bam(tmp_path / "reads.bam", header, reads, quality=40)
+
+
+@pytest.mark.parametrize("ties_to_alternate", [False, True])
+def test_a_read_fitting_both_haplotypes_takes_the_alternate_as_deepvariant_breaks_ties(tmp_path, rng,
+                                                                                        ties_to_alternate):
+    fasta_path, bam = _homopolymer_insertion_bam(tmp_path, rng, (1420, 1440, 1460))
+    records = bamraw.read_region(bam, "chr1", 1000, 2000)
+    records = records.subset(ReadFilter().accepts(records))
+    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    with pysam.FastaFile(str(fasta_path)) as fasta:
+        normaliser = IndelNormaliser(fasta.fetch, "chr1")
+        result = realign(records, fasta.fetch, "chr1", normaliser,
+                         RealignerConfig(ties_to_alternate=ties_to_alternate))
+    key = normaliser.insertion(ANCHOR, "AA")
+    after = dict(zip(names, _cigars(result.records)))
+    tie0, tie1 = names.index("tie0"), names.index("tie1")
+    if ties_to_alternate:
+        # on the alternate haplotype the run's first two bases are the inserted ones, then the reference's run
+        assert (after["tie0"], after["tie1"]) == ("97M2I1M", "96M2I2M")
+        assert result.carried[tie0] == result.carried[tie1] == {key}
+        assert result.records.ref_start[tie0] == ANCHOR + 3 - 99
+    else:
+        assert after["tie0"] == after["tie1"] == "100M"
+        assert tie0 not in result.carried and tie1 not in result.carried
+    assert all(after[f"span{k}"].endswith("M2I" + after[f"span{k}"].split("I")[1]) for k in range(3))
+
+
+def test_reads_tied_to_an_allele_do_not_keep_it_from_being_pruned(tmp_path, rng):
+    """Pruning counts the reads that fit an allele strictly better than the reference (the reads that spell it,
+    as the graph's edge weights count them), not the reads a tie gives it."""
+    fasta_path, bam = _homopolymer_insertion_bam(tmp_path, rng, (1440,))
+    records = bamraw.read_region(bam, "chr1", 1000, 2000)
+    records = records.subset(ReadFilter().accepts(records))
+    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    with pysam.FastaFile(str(fasta_path)) as fasta:
+        normaliser = IndelNormaliser(fasta.fetch, "chr1")
+        config = RealignerConfig(ties_to_alternate=True, min_allele_reads=1)
+        kept = realign(records, fasta.fetch, "chr1", normaliser, config)
+        pruned = realign(records, fasta.fetch, "chr1", normaliser, replace(config, min_haplotype_reads=2))
+    tie0 = names.index("tie0")
+    assert kept.carried[tie0] == {normaliser.insertion(ANCHOR, "AA")}  # one spelling read: a haplotype
+    assert tie0 not in pruned.carried and _cigars(pruned.records)[tie0] == "100M"  # pruned: the ties go too

@@ -30,8 +30,13 @@ allele that only one read's sequencing error spells, next to a real indel, is no
 is aligned to the real allele's haplotype. Without it, such an allele is a haplotype as soon as a soft-clipped
 read lies nearby, and the read keeps its own allele, which does not support the real one (issue 16: chr10:5846).
 
-Haplotype 0 is the reference and wins ties, so a read moves to an alternate haplotype only when that
-scores strictly better. A read whose best alignment differs from the mapper's (another haplotype,
+Haplotype 0 is the reference. By default it wins ties, so a read moves to an alternate haplotype only
+when that scores strictly better; with ``ties_to_alternate`` a read that fits an alternate haplotype as well
+as the reference takes the alternate, as DeepVariant's ``FastPassAligner::GetBestReadAlignment``
+(deepvariant/realigner/fast_pass_aligner.cc) prefers a non-reference haplotype on equal scores. Such a read
+ends inside a repeat the allele lengthens or shortens; on the alternate haplotype, whose allele sits at its
+left-normalised place, it carries the allele. Pruning (``min_haplotype_reads``) counts only the reads an
+allele fits strictly better than the reference: a read that fits both spells no edge of its own. A read whose best alignment differs from the mapper's (another haplotype,
 clipped bases that now align, a mismatching end now clipped) is written as a new BAM record (position
 and CIGAR changed, everything else kept), so the rest of make_examples reads it as it reads the
 mapper's. Realigned reads that reach into an alternate haplotype's allele are reported as carrying it,
@@ -71,6 +76,10 @@ class RealignerConfig:
     #: on the others (0: never dropped); lowcov's stand-in for DeepVariant pruning graph edges that fewer than
     #: ``dbg_min_edge_weight`` reads spell, which keeps a read's own sequencing error from becoming its haplotype
     min_haplotype_reads: int = 0
+    #: a read that fits an alternate haplotype as well as the reference takes the alternate, as DeepVariant's
+    #: FastPassAligner::GetBestReadAlignment gives equal scores to a non-reference haplotype (False: to the
+    #: reference, lowcov's rule before issue 16's tie analysis)
+    ties_to_alternate: bool = False
     #: DeepVariant's aln_match and aln_mismatch scores
     match: int = 4
     mismatch: int = 6
@@ -176,10 +185,12 @@ def _placement_score(codes, hap, offset, match, mismatch):
 
 @numba.njit(cache=True, nogil=True)
 def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_codes, hap_first, hap_anchor,
-                     hap_delta, hap_start, code_of_nibble, missing_quality, match, mismatch):
+                     hap_delta, hap_start, code_of_nibble, missing_quality, match, mismatch, ties_to_alternate):
     """For each read (indices into ``offsets``): the haplotype with the best local ungapped alignment (-1:
-    none fits), the read's offset on it, and the aligned stretch [first, end) of the read. Haplotype 0 is
-    the reference and is tried first, so an alternate haplotype wins only when strictly better.
+    none fits), the read's offset on it, the aligned stretch [first, end) of the read, and whether that
+    alignment scores strictly above the read's best on the reference. Haplotype 0 is the reference and is
+    tried first; an alternate haplotype scoring as well as the best so far wins when ``ties_to_alternate``
+    (DeepVariant's rule; the last such haplotype, as its loop keeps it), otherwise only when strictly better.
     ``hap_anchor``/``hap_delta``: each allele's anchor (reference position) and length change; positions
     after the anchor move by ``delta`` on the haplotype."""
     n_haps = len(hap_anchor)
@@ -187,11 +198,12 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
     best_offset = np.zeros(len(reads), np.int64)
     best_first = np.zeros(len(reads), np.int64)
     best_end = np.zeros(len(reads), np.int64)
+    above_reference = np.zeros(len(reads), np.bool_)
     for k in range(len(reads)):
         i = reads[k]
         codes, _ = _read_codes(buf, offsets[i], code_of_nibble, missing_quality)
         n = len(codes)
-        chosen, chosen_score = -1, 0
+        chosen, chosen_score, reference_score = -1, 0, 0
         for h in range(n_haps):
             hap = hap_codes[hap_first[h]:hap_first[h + 1]]
             for side in range(2):
@@ -202,10 +214,14 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
                     position = unclipped_end[i] - 1
                     mapped = position - hap_start + (hap_delta[h] if position > hap_anchor[h] else 0) - (n - 1)
                 score, first, end = _placement_score(codes, hap, mapped, match, mismatch)
-                if score > 0 and (chosen < 0 or score > chosen_score):
+                if h == 0 and score > reference_score:
+                    reference_score = score
+                tie_won = ties_to_alternate and h > 0 and h != chosen and score == chosen_score
+                if score > 0 and (chosen < 0 or score > chosen_score or tie_won):
                     chosen, chosen_score = h, score
                     best_hap[k], best_offset[k], best_first[k], best_end[k] = h, mapped, first, end
-    return best_hap, best_offset, best_first, best_end
+        above_reference[k] = chosen_score > reference_score
+    return best_hap, best_offset, best_first, best_end, above_reference
 
 
 @dataclass(frozen=True)
@@ -310,7 +326,7 @@ def _place_on_haplotypes(records: bamraw.RecordTable, reads: np.ndarray, unclipp
     deltas = np.array([0] + [a.delta for a in alleles], np.int64)
     return _best_placements(records.buf, records.offsets, reads, unclipped_start, unclipped_end, hap_codes,
                             hap_first, anchors, deltas, hap_start, CODE_OF_NIBBLE, missing_quality, config.match,
-                            config.mismatch)
+                            config.mismatch, config.ties_to_alternate)
 
 
 @dataclass
@@ -397,10 +413,13 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         hap_start = max(0, w_start - margin)
         reference = fetch(contig, hap_start, w_end + margin).upper()
         while True:
-            best_hap, best_offset, best_first, best_end = _place_on_haplotypes(
+            best_hap, best_offset, best_first, best_end, above_reference = _place_on_haplotypes(
                 records, reads, unclipped_start, unclipped_end, reference, hap_start, in_window, missing_quality,
                 config)
-            wins = np.bincount(best_hap[best_hap > 0], minlength=len(in_window) + 1)[1:]
+            # a haplotype's support: the reads it fits strictly better than the reference (a read that fits both
+            # equally spells no edge of the allele in DeepVariant's graph, whichever haplotype the tie gives it to)
+            spelled = best_hap[(best_hap > 0) & above_reference]
+            wins = np.bincount(spelled, minlength=len(in_window) + 1)[1:]
             weak = wins < config.min_haplotype_reads
             if not weak.any():
                 break
@@ -410,7 +429,7 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         if not in_window:
             continue  # the reference alone is left: DeepVariant leaves such a window's reads as the mapper placed them
         for k, i in enumerate(reads.tolist()):
-            h = int(best_hap[k])  # ties go to the reference (it is tried first)
+            h = int(best_hap[k])
             if h < 0:
                 continue  # no haplotype fits: the mapper's alignment stays
             n = int(records.seq_length[i])
