@@ -99,6 +99,9 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "realign_pruned": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2)),
     # + DeepVariant's tie rule: a read fitting an alternate haplotype as well as the reference takes the alternate
     "realign_pruned_ties": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2, ties_to_alternate=True)),
+    # + reads that fit an indel allele and the reference equally drawn with their own read_supports_variant value
+    "realign_pruned_uninformative": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2),
+                                                   pileup=PileupConfig(uninformative_support=203)),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}

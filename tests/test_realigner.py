@@ -8,6 +8,7 @@ import pytest
 from lowcov import bamraw
 from lowcov.candidates import IndelNormaliser
 from lowcov.make_examples import ExamplesConfig, make_examples
+from lowcov.pileup import NOT_SUPPORTS, PileupConfig
 from lowcov.realigner import RealignerConfig, realign, windows_of
 from lowcov.reads import ReadFilter
 
@@ -143,8 +144,8 @@ def test_an_allele_only_one_read_spells_is_no_haplotype_when_pruned(tmp_path, rn
 
 def _homopolymer_insertion_bam(tmp_path, rng, spanning_starts):
     """An AA insertion into a run of six A after ANCHOR, spelled with an explicit ``I`` by reads starting at
-    ``spanning_starts``, and two reference-matching reads ending inside the run: they fit the reference and
-    the alternate haplotype equally well."""
+    ``spanning_starts``, two reference-matching reads ending inside the run (they fit the reference and the
+    alternate haplotype equally well) and one reference read spanning the run."""
     seq = random_sequence(rng, 3000)
     seq = seq[:ANCHOR] + "GAAAAAAC" + seq[ANCHOR + 8:]
     fasta = write_fasta(tmp_path / "ref.fa", {"chr1": seq})
@@ -155,6 +156,7 @@ def _homopolymer_insertion_bam(tmp_path, rng, spanning_starts):
               alt_hap[start:start + 100]) for k, start in enumerate(spanning_starts)]
     reads += [(f"tie{k}", ANCHOR + into - 99, "100M", seq[ANCHOR + into - 99:ANCHOR + into + 1])
               for k, into in enumerate((3, 4))]
+    reads.append(("ref", ANCHOR - 40, "100M", seq[ANCHOR - 40:ANCHOR + 60]))  # spans the run: shows the reference
     reads.sort(key=lambda r: r[1])
     return fasta, write_reads_bam(tmp_path / "reads.bam", header, reads, quality=40)
 
@@ -199,3 +201,24 @@ def test_reads_tied_to_an_allele_do_not_keep_it_from_being_pruned(tmp_path, rng)
     tie0 = names.index("tie0")
     assert kept.carried[tie0] == {normaliser.insertion(ANCHOR, "AA")}  # one spelling read: a haplotype
     assert tie0 not in pruned.carried and _cigars(pruned.records)[tie0] == "100M"  # pruned: the ties go too
+
+
+def test_reads_that_cannot_tell_the_allele_from_the_reference_are_reported_and_drawn_apart(tmp_path, rng):
+    fasta_path, bam = _homopolymer_insertion_bam(tmp_path, rng, (1420, 1440, 1460))
+    records = bamraw.read_region(bam, "chr1", 1000, 2000)
+    records = records.subset(ReadFilter().accepts(records))
+    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    with pysam.FastaFile(str(fasta_path)) as fasta:
+        normaliser = IndelNormaliser(fasta.fetch, "chr1")
+        result = realign(records, fasta.fetch, "chr1", normaliser)
+    key = normaliser.insertion(ANCHOR, "AA")
+    assert {names[i] for i, alleles in result.uninformative.items() if key in alleles} == {"tie0", "tie1"}
+    pixels = {}
+    for value in (NOT_SUPPORTS, 203):
+        config = ExamplesConfig(mode="calling", threads=1, pileup=PileupConfig(uninformative_support=value))
+        data = make_examples(bam, fasta_path, tmp_path / f"ex{value}", ["chr1"], config).load()
+        (at,) = [i for i, alt in enumerate(data.meta["alt"]) if alt.endswith("AA") and len(alt) == 3]
+        column = data.images[at][5:, 110, 4]
+        pixels[value] = sorted(column[column > 0].tolist())
+    assert pixels[NOT_SUPPORTS] == [NOT_SUPPORTS] * 3 + [254] * 3  # DeepVariant's drawing: two ties look like "ref"
+    assert pixels[203] == [NOT_SUPPORTS] + [203] * 2 + [254] * 3

@@ -174,11 +174,11 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     if not len(chosen):
         return []
     window_start = max(0, start - half)
-    partition_records, carried = records.subset(chosen), {}
+    partition_records, carried, uninformative = records.subset(chosen), {}, {}
     if config.realigner.enabled:
         realigned = realign(partition_records, fasta.fetch, region_contig, normaliser, config.realigner,
                             span=(window_start, end + half))
-        partition_records, carried = realigned.records, realigned.carried
+        partition_records, carried, uninformative = realigned.records, realigned.carried, realigned.uninformative
     reads = lay_out(partition_records, window_start, end + half, name_rank[chosen])
     indels = read_indel_keys(reads, normaliser, config.candidates.max_indel_length)
     for read, alleles in carried.items():  # a read ending inside an insertion carries the whole allele
@@ -208,9 +208,11 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
         # a pair's image marks the reads that carry either of its alleles
         members = getattr(cand, "members", ()) or (cand,)
         supports = np.zeros(len(covering), dtype=bool)
+        tied = np.zeros(len(covering), dtype=bool)
         for member in members:
             if member.is_indel:
                 supports |= np.array([member.key in indels.get(int(i), ()) for i in covering], dtype=bool)
+                tied |= np.array([member.key in uninformative.get(int(i), ()) for i in covering], dtype=bool)
             else:
                 supports |= codes_here[covering] == CODE_OF_BYTE[ord(member.alt)]
         # reference codes for the image's columns (zeros past the contig ends)
@@ -218,7 +220,7 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
         lo = centre - half
         a, b = max(lo, window_start), min(centre + half + 1, window_start + len(window_codes))
         ref_cols[a - lo:b - lo] = window_codes[a - window_start:b - window_start]
-        out.append((cand, draw(pileup, centre, ref_cols, reads, covering, supports, window_codes)))
+        out.append((cand, draw(pileup, centre, ref_cols, reads, covering, supports, window_codes, tied)))
     return out
 
 

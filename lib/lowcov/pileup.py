@@ -9,7 +9,7 @@ read_base              A 250, G 180, T 100, C 30; N, deleted base, insertion anc
 base_quality           254 * min(q, 40) / 40
 mapping_quality        254 * min(mq, 60) / 60
 strand                 forward 70, reverse 240
-read_supports_variant  254 if the read carries the candidate's alt allele, else 152
+read_supports_variant  254 if the read carries the candidate's alt allele, else 152 (see uninformative_support)
 base_differs_from_ref  254 if the read's base differs from the reference, else 50
 insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
 =====================  ==========================================================
@@ -66,6 +66,11 @@ class PileupConfig:
     channels: tuple[str, ...] = DEFAULT_CHANNELS
     #: "lowcov" or "deepvariant" (the anchor drawn as ``*``, deleted bases blank): see the module docstring
     indel_drawing: str = "lowcov"
+    #: read_supports_variant pixel of a read that fits the candidate's indel allele exactly as well as the
+    #: reference (it ends before the two can be told apart, e.g. inside a repeat the allele lengthens), as the
+    #: realigner finds it. DeepVariant draws such a read as not supporting (152, the default); another value
+    #: (lowcov's option, not DeepVariant's) lets the network tell it from a read that shows the reference.
+    uninformative_support: int = NOT_SUPPORTS
 
     def __post_init__(self):
         if self.indel_drawing not in INDEL_DRAWINGS:
@@ -73,6 +78,8 @@ class PileupConfig:
         unknown = set(self.channels) - set(DEFAULT_CHANNELS)
         if unknown:
             raise ValueError(f"unknown pileup channel(s) {sorted(unknown)}; available: {DEFAULT_CHANNELS}")
+        if not 0 < self.uninformative_support <= 254:
+            raise ValueError(f"uninformative_support must be a pixel value in 1-254, got {self.uninformative_support}")
         if self.width % 2 == 0:
             raise ValueError(f"pileup width must be odd so the candidate sits in the centre column, got {self.width}")
 
@@ -102,7 +109,7 @@ def channel_slots(config: PileupConfig) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offset, codes, quals, mapq, reverse,
+def _draw(image, ref_rows, slots, first, ref_cols, rows, support_pixels, lo, hi, offset, codes, quals, mapq, reverse,
           insert_pixel, ins_first, ins_count, ins_anchor, ins_quality, del_first, del_count, del_anchor,
           deepvariant_indels, window_codes, window_start, base_pixel, quality_pixel, reference_values):
     width = image.shape[1]
@@ -123,7 +130,7 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offse
         start, stop = max(lo[i], first), min(hi[i], first + width)
         mapq_value = np.uint8(254 * min(mapq[i], 60) // 60)
         strand_value = np.uint8(240 if reverse[i] else 70)
-        support_value = np.uint8(254 if supports[k] else 152)
+        support_value = support_pixels[k]
         for pos in range(start, stop):
             col = pos - first
             code = codes[offset[i] + pos - lo[i]]
@@ -157,16 +164,22 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, supports, lo, hi, offse
 
 
 def draw(config: PileupConfig, centre: int, ref_cols: np.ndarray, reads: LaidOutReads, rows: np.ndarray,
-         supports: np.ndarray, window_codes: np.ndarray) -> np.ndarray:
+         supports: np.ndarray, window_codes: np.ndarray, uninformative: np.ndarray | None = None) -> np.ndarray:
     """The image centred on reference position ``centre``. ``ref_cols`` are the reference's base codes
     for the image's columns (``centre - half_width`` ...; 0 past the contig ends); ``rows`` the indices
-    of the reads to draw, in row order, and ``supports`` whether each carries the candidate's allele;
-    ``window_codes`` the reference's codes from ``reads.window_start``."""
+    of the reads to draw, in row order, ``supports`` whether each carries the candidate's allele and
+    ``uninformative`` (optional) whether it fits the allele and the reference equally well (drawn with
+    ``config.uninformative_support`` unless it supports); ``window_codes`` the reference's codes from
+    ``reads.window_start``."""
+    support_pixels = np.full(len(rows), NOT_SUPPORTS, np.uint8)
+    if uninformative is not None:
+        support_pixels[np.asarray(uninformative, np.bool_)] = config.uninformative_support
+    support_pixels[np.asarray(supports, np.bool_)] = SUPPORTS
     image = np.zeros((config.height, config.width, len(config.channels)), dtype=np.uint8)
     ins_first, ins_count = _events_per_read(reads.ins_read, len(reads))
     del_first, del_count = _events_per_read(reads.del_read, len(reads))
     _draw(image, config.ref_rows, channel_slots(config), centre - config.half_width, ref_cols,
-          np.asarray(rows, np.int64), np.asarray(supports, np.bool_), reads.lo, reads.hi, reads.offset, reads.codes,
+          np.asarray(rows, np.int64), support_pixels, reads.lo, reads.hi, reads.offset, reads.codes,
           reads.quals, reads.mapq, reads.reverse, insert_size_pixels(reads.fragment_length), ins_first, ins_count,
           reads.ins_anchor, reads.ins_quality, del_first, del_count, reads.del_anchor,
           config.indel_drawing == "deepvariant", window_codes,

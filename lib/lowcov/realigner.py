@@ -49,7 +49,7 @@ example); make_examples stays far above 200 examples/s per core.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -188,7 +188,8 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
                      hap_delta, hap_start, code_of_nibble, missing_quality, match, mismatch, ties_to_alternate):
     """For each read (indices into ``offsets``): the haplotype with the best local ungapped alignment (-1:
     none fits), the read's offset on it, the aligned stretch [first, end) of the read, and whether that
-    alignment scores strictly above the read's best on the reference. Haplotype 0 is the reference and is
+    alignment scores strictly above the read's best on the reference, and each haplotype's best score for the
+    read (0 where it does not fit). Haplotype 0 is the reference and is
     tried first; an alternate haplotype scoring as well as the best so far wins when ``ties_to_alternate``
     (DeepVariant's rule; the last such haplotype, as its loop keeps it), otherwise only when strictly better.
     ``hap_anchor``/``hap_delta``: each allele's anchor (reference position) and length change; positions
@@ -199,6 +200,7 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
     best_first = np.zeros(len(reads), np.int64)
     best_end = np.zeros(len(reads), np.int64)
     above_reference = np.zeros(len(reads), np.bool_)
+    hap_scores = np.zeros((len(reads), n_haps), np.int64)
     for k in range(len(reads)):
         i = reads[k]
         codes, _ = _read_codes(buf, offsets[i], code_of_nibble, missing_quality)
@@ -214,6 +216,8 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
                     position = unclipped_end[i] - 1
                     mapped = position - hap_start + (hap_delta[h] if position > hap_anchor[h] else 0) - (n - 1)
                 score, first, end = _placement_score(codes, hap, mapped, match, mismatch)
+                if score > hap_scores[k, h]:
+                    hap_scores[k, h] = score
                 if h == 0 and score > reference_score:
                     reference_score = score
                 tie_won = ties_to_alternate and h > 0 and h != chosen and score == chosen_score
@@ -221,7 +225,7 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
                     chosen, chosen_score = h, score
                     best_hap[k], best_offset[k], best_first[k], best_end[k] = h, mapped, first, end
         above_reference[k] = chosen_score > reference_score
-    return best_hap, best_offset, best_first, best_end, above_reference
+    return best_hap, best_offset, best_first, best_end, above_reference, hap_scores
 
 
 @dataclass(frozen=True)
@@ -338,6 +342,9 @@ class Realignment:
     carried: dict[int, set[tuple[int, str, str]]]
     windows: int
     realigned: int
+    #: per record covering an allele's anchor, the alleles whose haplotype it fits exactly as well as the
+    #: reference (its bases cannot tell the two apart)
+    uninformative: dict[int, set[tuple[int, str, str]]] = field(default_factory=dict)
 
 
 def _alleles_in_reads(records: bamraw.RecordTable, events: np.ndarray, normaliser: IndelNormaliser,
@@ -396,6 +403,7 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
     new_start: dict[int, int] = {}
     new_end: dict[int, int] = {}
     carried: dict[int, set] = {}
+    uninformative: dict[int, set] = {}
     own_events: dict[int, set] = {}
     for i, kind, anchor, length, _ in events.tolist():
         own_events.setdefault(i, set()).add((kind, anchor, length))
@@ -413,7 +421,7 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         hap_start = max(0, w_start - margin)
         reference = fetch(contig, hap_start, w_end + margin).upper()
         while True:
-            best_hap, best_offset, best_first, best_end, above_reference = _place_on_haplotypes(
+            best_hap, best_offset, best_first, best_end, above_reference, hap_scores = _place_on_haplotypes(
                 records, reads, unclipped_start, unclipped_end, reference, hap_start, in_window, missing_quality,
                 config)
             # a haplotype's support: the reads it fits strictly better than the reference (a read that fits both
@@ -428,6 +436,11 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
                 break
         if not in_window:
             continue  # the reference alone is left: DeepVariant leaves such a window's reads as the mapper placed them
+        for h, allele in enumerate(in_window, start=1):
+            covering = (unclipped_start[reads] <= allele.anchor) & (unclipped_end[reads] > allele.anchor)
+            tied = covering & (hap_scores[:, 0] > 0) & (hap_scores[:, h] == hap_scores[:, 0])
+            for i in reads[tied].tolist():
+                uninformative.setdefault(int(i), set()).add(allele.key)
         for k, i in enumerate(reads.tolist()):
             h = int(best_hap[k])
             if h < 0:
@@ -461,7 +474,7 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
             new_end[int(i)] = at
             carried[int(i)] = {allele.key} if allele is not None and new_events else set()
     if not changed:
-        return Realignment(records, {}, len(windows), 0)
+        return Realignment(records, {}, len(windows), 0, uninformative)
     # the partition's records side by side in a new buffer, rewritten ones in place of the mapper's
     sizes = np.array([int(bamraw.record_size(records.buf, int(at))) for at in records.offsets], np.int64)
     lengths = sizes.copy()
@@ -481,4 +494,4 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
     for i in changed:
         ref_start[i], ref_end[i] = new_start[i], new_end[i]
     table = bamraw.RecordTable(buffer, offsets, ref_start, ref_end, records.flag, records.mapq, records.seq_length)
-    return Realignment(table, carried, len(windows), len(changed))
+    return Realignment(table, carried, len(windows), len(changed), uninformative)
