@@ -60,11 +60,9 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pysam
 
@@ -275,12 +273,15 @@ def print_breakdown(errors: pd.DataFrame, label: str) -> None:
         print("share with a soft-clipped read within 10 bp:", soft.to_dict())
 
 
-def model_name(variant: str, model: str) -> str:
-    return f"original_{variant}" if model == "train" else f"book_original_{variant}"
+def model_name(variant: str, model: str, train_seed: int | None = None) -> str:
+    """The name of a variant's model and calls; a training seed other than the book's adds ``_seed<N>``."""
+    seeded = variant if train_seed is None else f"{variant}_seed{train_seed}"
+    return f"original_{seeded}" if model == "train" else f"book_original_{variant}"
 
 
 def run_variant(variant: str, threads: int, model: str = "train", profile: str = "demo",
-                contig: str | None = None, train_threads: int | None = None) -> dict[str, dict[str, object]]:
+                contig: str | None = None, train_threads: int | None = None,
+                train_seed: int | None = None) -> dict[str, dict[str, object]]:
     """Call the contig (default: the tune contig) at both coverages with the variant's examples and benchmark the calls and bcftools'. The
     model: ``train`` trains (or reuses) the variant's own original model as chapter 3 does; ``book`` calls
     with the book's original model (``models/original``, trained by chapter 3 on the engine before issue
@@ -298,9 +299,11 @@ def run_variant(variant: str, threads: int, model: str = "train", profile: str =
         overrides = list(VARIANT_OVERRIDES.get(variant, DEMO_ORIGINAL_OVERRIDES))
         if train_threads:  # an execution setting: the run's identity and results stay the same
             overrides.append(f"config.num_threads={train_threads}")
+        if train_seed is not None:  # another training run of the same recipe: its own model
+            overrides.append(f"config.seed={train_seed}")
         began = time.perf_counter()
         _, trained = train_original_model(book, overrides, examples=examples, read_fractions=fractions,
-                                          threads=threads, name=f"original_{variant}",
+                                          threads=threads, name=model_name(variant, "train", train_seed),
                                           examples_name=f"dna_original_{examples_variant(variant)}")
         checkpoint = trained.best_checkpoint
         print(f"[{variant}] model {checkpoint} (step {trained.best_step} of {trained.steps}, "
@@ -309,7 +312,7 @@ def run_variant(variant: str, threads: int, model: str = "train", profile: str =
     config = evaluation.EvaluationConfig(examples=replace(examples, mode="calling", threads=threads,
                                                           indel_emphasis=None))
     results: dict[str, dict[str, object]] = {}
-    name = model_name(variant, model)
+    name = model_name(variant, model, train_seed)
     for dataset in evaluation.DATASETS:
         results[dataset] = {
             name: evaluation.evaluate_model(tune, name, checkpoint, dataset, config),
@@ -359,12 +362,16 @@ def main() -> None:
     parser.add_argument("--train-threads", type=int, default=None,
                         help="torch threads of training (default --threads; 1 trains faster on a crowded machine, "
                              "where two threads wait for each other)")
+    parser.add_argument("--train-seed", type=int, default=None,
+                        help="train with this seed instead of the book's (its own model, named <variant>_seed<N>; "
+                             "compare with --against <variant>_seed<N>)")
     parser.add_argument("--no-breakdown", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    results = run_variant(args.variant, args.threads, args.model, args.profile, args.contig, args.train_threads)
+    results = run_variant(args.variant, args.threads, args.model, args.profile, args.contig, args.train_threads,
+                          args.train_seed)
     tune = ContigLayout(args.profile, variant=calling_variant(args.variant), contig=args.contig)
-    this = model_name(args.variant, args.model)
+    this = model_name(args.variant, args.model, args.train_seed)
     against = [model_name(o.removeprefix("book:"), "book" if o.startswith("book:") else args.model)
                for o in args.against]
     for name in against:  # benchmarked again from their calls (the code that made them may have changed)
