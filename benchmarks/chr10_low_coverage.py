@@ -76,30 +76,33 @@ from lowcov.shards import ExampleSet
 from lowcov.study import evaluation
 from lowcov.study.original_model import DEMO_ORIGINAL_OVERRIDES, DEMO_READ_FRACTIONS, train_original_model
 
-#: example settings of each variant measured for issue 16 (the baseline is the book's)
+#: example settings of each variant measured for issue 16 (``realign_pruned`` is the book's since it was measured)
+_UNPRUNED = RealignerConfig(min_haplotype_reads=0)  # the realigner before pruning became its default
 _BEFORE = ExamplesConfig(realigner=RealignerConfig(enabled=False))
+_REALIGN_ONLY = ExamplesConfig(realigner=_UNPRUNED)
 _DEEPVARIANT_DRAWING = PileupConfig(indel_drawing="deepvariant")
+_PRUNED = RealignerConfig(min_haplotype_reads=2)
 VARIANTS: dict[str, ExamplesConfig] = {
     "baseline": _BEFORE,  # the engine before issue 16
-    "realign_only": ExamplesConfig(),  # + local realignment: the default since issue 16
+    "realign_only": _REALIGN_ONLY,  # + local realignment, without pruning
     "pairs_only": replace(_BEFORE, allele_pairs=True),  # + allele-pair images
-    "realign_pairs": ExamplesConfig(allele_pairs=True),
+    "realign_pairs": replace(_REALIGN_ONLY, allele_pairs=True),
     "dv_indels": replace(_BEFORE, pileup=_DEEPVARIANT_DRAWING),  # + DeepVariant's indel drawing (needs training)
-    "all": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING, allele_pairs=True),  # every part of issue 16
-    "realign_dv_indels": ExamplesConfig(pileup=_DEEPVARIANT_DRAWING),  # realignment + DeepVariant's indel drawing
-    "realign_low_fractions": ExamplesConfig(),  # the book's examples, trained on more low-coverage copies
-    "more_epochs": ExamplesConfig(),  # the book's examples, trained for 5 epochs instead of 3
+    "all": replace(_REALIGN_ONLY, pileup=_DEEPVARIANT_DRAWING, allele_pairs=True),  # every part of issue 16
+    "realign_dv_indels": replace(_REALIGN_ONLY, pileup=_DEEPVARIANT_DRAWING),  # realignment + DeepVariant's drawing
+    "realign_low_fractions": _REALIGN_ONLY,  # realign_only's examples, trained on more low-coverage copies
+    "more_epochs": _REALIGN_ONLY,  # realign_only's examples, trained for 5 epochs instead of 3
     # + a copy of every indel example made at read fractions <= 0.5 (lowcov's emphasis, not DeepVariant's)
-    "indel_copies": ExamplesConfig(indel_emphasis=IndelEmphasis()),
+    "indel_copies": replace(_REALIGN_ONLY, indel_emphasis=IndelEmphasis()),
     # + a copy of the indel examples labelled het or hom-alt at read fractions <= 0.5 (a prior towards calling)
-    "indel_variant_copies": ExamplesConfig(indel_emphasis=IndelEmphasis(variants_only=True)),
-    # + haplotypes fewer than 2 reads align to best dropped (DeepVariant's dbg_min_edge_weight pruning)
-    "realign_pruned": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2)),
+    "indel_variant_copies": replace(_REALIGN_ONLY, indel_emphasis=IndelEmphasis(variants_only=True)),
+    # + haplotypes fewer than 2 reads fit better than the reference dropped (DeepVariant's dbg_min_edge_weight
+    # pruning): the book's examples
+    "realign_pruned": ExamplesConfig(realigner=_PRUNED),
     # + DeepVariant's tie rule: a read fitting an alternate haplotype as well as the reference takes the alternate
-    "realign_pruned_ties": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2, ties_to_alternate=True)),
+    "realign_pruned_ties": ExamplesConfig(realigner=replace(_PRUNED, ties_to_alternate=True)),
     # + reads that fit an indel allele and the reference equally drawn with their own read_supports_variant value
-    "realign_pruned_uninformative": ExamplesConfig(realigner=RealignerConfig(min_haplotype_reads=2),
-                                                   pileup=PileupConfig(uninformative_support=203)),
+    "realign_pruned_uninformative": ExamplesConfig(realigner=_PRUNED, pileup=PileupConfig(uninformative_support=203)),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}

@@ -195,7 +195,7 @@ def test_reads_tied_to_an_allele_do_not_keep_it_from_being_pruned(tmp_path, rng)
     names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, "chr1")
-        config = RealignerConfig(ties_to_alternate=True, min_allele_reads=1)
+        config = RealignerConfig(ties_to_alternate=True, min_allele_reads=1, min_haplotype_reads=0)
         kept = realign(records, fasta.fetch, "chr1", normaliser, config)
         pruned = realign(records, fasta.fetch, "chr1", normaliser, replace(config, min_haplotype_reads=2))
     tie0 = names.index("tie0")
