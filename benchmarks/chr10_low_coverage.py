@@ -70,7 +70,7 @@ from lowcov import bootstrap
 from lowcov.downsample import downsample_bam, extract_contig
 from lowcov.layout import Layout
 from lowcov.make_examples import ExamplesConfig, IndelEmphasis
-from lowcov.pileup import PileupConfig
+from lowcov.pileup import DEFAULT_CHANNELS, PileupConfig
 from lowcov.realigner import RealignerConfig
 from lowcov.shards import ExampleSet
 from lowcov.study import evaluation
@@ -103,6 +103,9 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "realign_pruned_ties": ExamplesConfig(realigner=replace(_PRUNED, ties_to_alternate=True)),
     # + reads that fit an indel allele and the reference equally drawn with their own read_supports_variant value
     "realign_pruned_uninformative": ExamplesConfig(realigner=_PRUNED, pileup=PileupConfig(uninformative_support=203)),
+    # + DeepVariant's optional homopolymer_weighted channel (each base's run length in its read)
+    "realign_pruned_homopolymer": ExamplesConfig(realigner=_PRUNED, pileup=PileupConfig(
+        channels=DEFAULT_CHANNELS + ("homopolymer_weighted",))),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}

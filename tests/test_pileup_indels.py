@@ -59,3 +59,29 @@ def test_the_earlier_drawing_stays_available(tmp_path, rng):
     ins, deletion, _ = rows
     assert ins[15, 0] == 0 and ins[15, 5] == 50  # anchor blanked in read_base only
     assert (deletion[16:19, 0] == 0).all() and (deletion[16:19, 5] == 254).all() and (deletion[16:19, 2] > 0).all()
+
+
+def test_homopolymer_weighted_draws_each_base_s_run_length_in_the_whole_read(tmp_path, rng):
+    """DeepVariant's optional homopolymer_weighted channel: a base's run in the read's sequence (a soft-clipped
+    or inserted base lengthens a run it touches), 254 * min(run, 30) / 30 truncated; the reference rows count
+    runs in the reference bases."""
+    seq = random_sequence(rng, 400)
+    seq = seq[:108] + "C" + "AAAA" + "G" + seq[114:]  # reference 109-112 are a run of four A
+    header = pysam.AlignmentHeader.from_dict({"HD": {"VN": "1.6", "SO": "coordinate"},
+                                              "SQ": [{"SN": "chr1", "LN": len(seq)}]})
+    reads = [("plain", 100, "20M", seq[100:120]),
+             # two more A inserted into the run: the read's run is six long
+             ("ins", 100, "10M2I10M", seq[100:110] + "AA" + seq[110:120])]
+    path = write_reads_bam(tmp_path / "runs.bam", header, reads)
+    records = bamraw.read_region(path, "chr1", 0, 400)
+    laid = lay_out(records.subset(ReadFilter().accepts(records)), 0, 400)
+    window_codes = CODE_OF_BYTE[np.frombuffer(seq.encode(), np.uint8)]
+    channels = ("read_base", "homopolymer_weighted")
+    config = PileupConfig(height=5, width=31, ref_rows=3, channels=channels)
+    image = draw(config, 109, window_codes[94:125], laid, np.arange(2), np.zeros(2, bool), window_codes)
+    run_columns = slice(15, 19)  # reference 109-112
+    pixel = {n: int(254 * n / 30) for n in (1, 4, 6)}
+    assert (image[:3, run_columns, 1] == pixel[4]).all()  # reference rows
+    assert (image[3, run_columns, 1] == pixel[4]).all() and image[3, 14, 1] == pixel[1] == image[3, 19, 1]
+    assert (image[4, run_columns, 1] == pixel[6]).all()
+    assert image[3, 14, 0] > 0 and image.shape[2] == 2  # the channels drawn are the ones asked for

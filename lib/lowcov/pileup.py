@@ -12,6 +12,9 @@ strand                 forward 70, reverse 240
 read_supports_variant  254 if the read carries the candidate's alt allele, else 152 (see uninformative_support)
 base_differs_from_ref  254 if the read's base differs from the reference, else 50
 insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
+homopolymer_weighted   254 * min(run, 30) / 30, truncated: run = length of the run of equal bases the base
+                       belongs to in the read's whole sequence (optional, as in DeepVariant; reference rows:
+                       runs within the image's reference bases; deleted bases 0)
 =====================  ==========================================================
 
 Insertions and deletions: by default (``indel_drawing="lowcov"``) the base before an insertion is drawn
@@ -44,8 +47,14 @@ from .reads import LaidOutReads
 #: DeepVariant's BASE_CHANNELS
 BASE_CHANNELS = ("read_base", "base_quality", "mapping_quality", "strand", "read_supports_variant",
                  "base_differs_from_ref")
-#: every channel lowcov draws, in DeepVariant's order; the default, as DeepVariant's WGS model's
+#: the default channels, in DeepVariant's order, as DeepVariant's WGS model's
 DEFAULT_CHANNELS = BASE_CHANNELS + ("insert_size",)
+#: DeepVariant's optional channels lowcov also draws (``--channel_list``), after the default ones
+OPTIONAL_CHANNELS = ("homopolymer_weighted",)
+#: every channel lowcov draws: a PileupConfig's ``channels`` are a selection of these, in any order
+DRAWABLE_CHANNELS = DEFAULT_CHANNELS + OPTIONAL_CHANNELS
+#: DeepVariant's homopolymer_weighted cap (kMaxHomopolymerWeighted): runs this long or longer are drawn 254
+MAX_HOMOPOLYMER_WEIGHTED = 30
 #: DeepVariant's fragment-length cap for the insert_size channel (kMaxFragmentLength)
 MAX_FRAGMENT_LENGTH = 1000
 
@@ -75,9 +84,9 @@ class PileupConfig:
     def __post_init__(self):
         if self.indel_drawing not in INDEL_DRAWINGS:
             raise ValueError(f"indel_drawing must be one of {INDEL_DRAWINGS}, got {self.indel_drawing!r}")
-        unknown = set(self.channels) - set(DEFAULT_CHANNELS)
+        unknown = set(self.channels) - set(DRAWABLE_CHANNELS)
         if unknown:
-            raise ValueError(f"unknown pileup channel(s) {sorted(unknown)}; available: {DEFAULT_CHANNELS}")
+            raise ValueError(f"unknown pileup channel(s) {sorted(unknown)}; available: {DRAWABLE_CHANNELS}")
         if not 0 < self.uninformative_support <= 254:
             raise ValueError(f"uninformative_support must be a pixel value in 1-254, got {self.uninformative_support}")
         if self.width % 2 == 0:
@@ -92,8 +101,25 @@ class PileupConfig:
         return self.height - self.ref_rows
 
 
-#: pixel values of the reference rows, per channel in DEFAULT_CHANNELS order (read_base: from the base)
-_REFERENCE_ROW_VALUES = np.array([0, 254, 254, STRAND_PIXEL[False], NOT_SUPPORTS, MATCHES, 254], dtype=np.uint8)
+#: pixel values of the reference rows, per channel in DRAWABLE_CHANNELS order (read_base and homopolymer_weighted:
+#: from the reference bases)
+_REFERENCE_ROW_VALUES = np.array([0, 254, 254, STRAND_PIXEL[False], NOT_SUPPORTS, MATCHES, 254, 0], dtype=np.uint8)
+#: run length -> homopolymer_weighted pixel, as DeepVariant scales it (254 * min(run, 30) / 30, truncated)
+HOMOPOLYMER_PIXEL = (254.0 * (np.minimum(np.arange(256), MAX_HOMOPOLYMER_WEIGHTED).astype(np.float32)
+                              / np.float32(MAX_HOMOPOLYMER_WEIGHTED))).astype(np.uint8)
+
+
+def reference_runs(ref_cols: np.ndarray) -> np.ndarray:
+    """For each of an image's reference columns, the length of the run of equal bases it belongs to within the
+    image (DeepVariant computes the reference row's homopolymer_weighted over the image's reference bases); 0
+    past the contig ends."""
+    runs = np.zeros(len(ref_cols), np.int64)
+    start = 0
+    for end in range(1, len(ref_cols) + 1):
+        if end == len(ref_cols) or ref_cols[end] != ref_cols[start]:
+            runs[start:end] = end - start if ref_cols[start] else 0
+            start = end
+    return runs
 
 
 def insert_size_pixels(fragment_length: np.ndarray) -> np.ndarray:
@@ -103,15 +129,16 @@ def insert_size_pixels(fragment_length: np.ndarray) -> np.ndarray:
 
 
 def channel_slots(config: PileupConfig) -> np.ndarray:
-    """For each of DEFAULT_CHANNELS, its position in ``config.channels`` (-1 when not drawn)."""
-    return np.array([config.channels.index(name) if name in config.channels else -1 for name in DEFAULT_CHANNELS],
+    """For each of DRAWABLE_CHANNELS, its position in ``config.channels`` (-1 when not drawn)."""
+    return np.array([config.channels.index(name) if name in config.channels else -1 for name in DRAWABLE_CHANNELS],
                     dtype=np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
-def _draw(image, ref_rows, slots, first, ref_cols, rows, support_pixels, lo, hi, offset, codes, quals, mapq, reverse,
-          insert_pixel, ins_first, ins_count, ins_anchor, ins_quality, del_first, del_count, del_anchor,
-          deepvariant_indels, window_codes, window_start, base_pixel, quality_pixel, reference_values):
+def _draw(image, ref_rows, slots, first, ref_cols, ref_run_pixels, rows, support_pixels, lo, hi, offset, codes, quals,
+          runs, mapq, reverse, insert_pixel, ins_first, ins_count, ins_anchor, ins_quality, del_first, del_count, del_anchor,
+          deepvariant_indels, window_codes, window_start, base_pixel, quality_pixel, homopolymer_pixel,
+          reference_values):
     width = image.shape[1]
     n_channels = len(slots)
     values = np.zeros(n_channels, np.uint8)
@@ -122,7 +149,12 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, support_pixels, lo, hi,
         for row in range(ref_rows):
             for channel in range(n_channels):
                 if slots[channel] >= 0:
-                    value = base_pixel[code] if channel == 0 else reference_values[channel]
+                    if channel == 0:
+                        value = base_pixel[code]
+                    elif channel == 7:
+                        value = ref_run_pixels[col]
+                    else:
+                        value = reference_values[channel]
                     image[row, col, slots[channel]] = value
     for k in range(len(rows)):
         i = rows[k]
@@ -158,6 +190,7 @@ def _draw(image, ref_rows, slots, first, ref_cols, rows, support_pixels, lo, hi,
             values[4] = support_value if covered else 0
             values[5] = (254 if differs else 50) if covered else 0
             values[6] = insert_pixel[i] if covered else 0
+            values[7] = homopolymer_pixel[runs[offset[i] + pos - lo[i]]] if covered else 0
             for channel in range(n_channels):
                 if slots[channel] >= 0:
                     image[row, col, slots[channel]] = values[channel]
@@ -179,11 +212,12 @@ def draw(config: PileupConfig, centre: int, ref_cols: np.ndarray, reads: LaidOut
     ins_first, ins_count = _events_per_read(reads.ins_read, len(reads))
     del_first, del_count = _events_per_read(reads.del_read, len(reads))
     _draw(image, config.ref_rows, channel_slots(config), centre - config.half_width, ref_cols,
-          np.asarray(rows, np.int64), support_pixels, reads.lo, reads.hi, reads.offset, reads.codes,
-          reads.quals, reads.mapq, reads.reverse, insert_size_pixels(reads.fragment_length), ins_first, ins_count,
+          HOMOPOLYMER_PIXEL[reference_runs(ref_cols)], np.asarray(rows, np.int64), support_pixels, reads.lo, reads.hi,
+          reads.offset, reads.codes, reads.quals, reads.runs, reads.mapq, reads.reverse,
+          insert_size_pixels(reads.fragment_length), ins_first, ins_count,
           reads.ins_anchor, reads.ins_quality, del_first, del_count, reads.del_anchor,
           config.indel_drawing == "deepvariant", window_codes,
-          reads.window_start, BASE_PIXEL, QUALITY_PIXEL, _REFERENCE_ROW_VALUES)
+          reads.window_start, BASE_PIXEL, QUALITY_PIXEL, HOMOPOLYMER_PIXEL, _REFERENCE_ROW_VALUES)
     return image
 
 

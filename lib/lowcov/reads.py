@@ -66,6 +66,9 @@ class LaidOutReads:
     offset: np.ndarray
     codes: np.ndarray
     quals: np.ndarray
+    #: per laid-out base, the length of the run of equal bases it belongs to in the read's whole sequence (soft
+    #: clips and inserted bases included, capped at 255; 0 for a deleted base): DeepVariant's homopolymer_weighted
+    runs: np.ndarray
     mapq: np.ndarray
     reverse: np.ndarray
     #: |TLEN| of each read: its fragment's length, 0 when it has no mate on the contig
@@ -104,6 +107,18 @@ def _nibble(buf, seq, q):
 
 
 @numba.njit(cache=True, nogil=True)
+def _run_lengths(buf, seq, seq_length):
+    """For each base of a read's sequence, the length of the run of equal bases (4-bit codes) it belongs to."""
+    out = np.empty(seq_length, np.int64)
+    start = 0
+    for q in range(1, seq_length + 1):
+        if q == seq_length or _nibble(buf, seq, q) != _nibble(buf, seq, start):
+            out[start:q] = q - start
+            start = q
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _count_events(buf, offsets):
     n_ins = n_del = ins_bases = 0
     for at in offsets:
@@ -119,7 +134,7 @@ def _count_events(buf, offsets):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, ins_read, ins_anchor, ins_bases_offset,
+def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, runs, ins_read, ins_anchor, ins_bases_offset,
              ins_length, ins_bases, ins_quality, del_read, del_anchor, del_length, code_of_nibble, missing_quality):
     n_ins = n_del = n_ins_bases = 0
     for i in range(len(offsets)):
@@ -130,6 +145,7 @@ def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, ins_read
         seq = c + 4 * n_cigar
         qual = seq + (seq_length + 1) // 2
         has_quality = seq_length > 0 and buf[qual] != 0xFF
+        read_runs = _run_lengths(buf, seq, seq_length)
         r = ref_start[i]
         q = 0
         for k in range(n_cigar):
@@ -141,6 +157,7 @@ def _lay_out(buf, offsets, ref_start, lo, hi, out_offset, codes, quals, ins_read
                     if lo[i] <= pos < hi[i]:
                         codes[out_offset[i] + pos - lo[i]] = code_of_nibble[_nibble(buf, seq, q + j)]
                         quals[out_offset[i] + pos - lo[i]] = buf[qual + q + j] if has_quality else missing_quality
+                        runs[out_offset[i] + pos - lo[i]] = min(read_runs[q + j], 255)
                 r += length
                 q += length
             elif op == 1:
@@ -193,15 +210,16 @@ def lay_out(records: bamraw.RecordTable, window_start: int, window_end: int,
     out_offset = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64) if len(span) else np.zeros(0, np.int64)
     codes = np.zeros(int(span.sum()), np.uint8)
     quals = np.zeros(int(span.sum()), np.uint8)
+    runs = np.zeros(int(span.sum()), np.uint8)
     n_ins, n_del, n_ins_bases = _count_events(records.buf, records.offsets)
     ins = [np.zeros(n_ins, np.int64) for _ in range(4)]
     ins_bases = np.zeros(n_ins_bases, np.uint8)
     ins_quality = np.zeros(n_ins, np.uint8)
     dels = [np.zeros(n_del, np.int64) for _ in range(3)]
-    _lay_out(records.buf, records.offsets, records.ref_start, lo, hi, out_offset, codes, quals, *ins, ins_bases,
+    _lay_out(records.buf, records.offsets, records.ref_start, lo, hi, out_offset, codes, quals, runs, *ins, ins_bases,
              ins_quality, *dels, CODE_OF_NIBBLE, MISSING_QUALITY)
     reverse = (records.flag & 0x10) != 0
-    return LaidOutReads(window_start, window_end, lo, hi, out_offset, codes, quals, records.mapq, reverse,
+    return LaidOutReads(window_start, window_end, lo, hi, out_offset, codes, quals, runs, records.mapq, reverse,
                         bamraw.fragment_lengths(records.buf, records.offsets),
                         name_ranks(records) if name_rank is None else name_rank, *ins, ins_bases, ins_quality, *dels)
 
