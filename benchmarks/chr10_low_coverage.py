@@ -54,6 +54,18 @@ aligned bases were shifted by the clip length), realign_only gives 0.9375 / 0.89
 bcftools 0.8885 / 0.8771 ALL, 0.9030 / 0.9067 PASS on the same BAM (not paired with the rows above: another
 BAM); its training examples are 29,183 instead of 36,238 (hom-ref 7,267 instead of 14,338: half of the hom-ref
 candidates came from the misplaced clips).
+On that BAM (and the variants below): realign_pruned 0.9511 / 0.9004 (50 %: recall 0.8626, precision 0.9417),
+paired against realign_only +0.0136 [-0.0023, +0.0352] / +0.0066 [-0.0057, +0.0202], against bcftools PASS at
+50 % -0.0063 [-0.0229, +0.0146]; on chr1 (``--contig chr1``, the same models) realign_only 0.9391 / 0.8848 (chapter
+3's figures exactly), realign_pruned 0.9399 / 0.8935, paired +0.0008 [-0.0040, +0.0056] / +0.0087 [+0.0001,
++0.0169], against bcftools PASS at 50 % -0.0110 [-0.0262, +0.0036] (pruning became the default).
+realign_pruned_ties (DeepVariant's tie rule) 0.9243 / 0.8469, against realign_pruned -0.0268 [-0.0437, -0.0098] /
+-0.0535 [-0.0810, -0.0278]: worse (50 % recall 0.8130); realign_pruned_uninformative 0.9400 / 0.8827, -0.0110
+[-0.0322, +0.0090] / -0.0177 [-0.0354, -0.0010]. Error analysis of realign_pruned on chr1 at 50 %: 31 deletion FNs
+against bcftools' 14, 23 of them hets with 1-5 carrying reads, mostly outside repeats (chr1:556786 ATG>A 2 of 10
+reads, 754493 GC>G 2 of 9, 2000258 ATCT>A 2 of 19); 32 deletion FPs, 31 het, nearly all one-base deletions in runs
+of 14 or more A or T with 3-7 carrying reads (the simulator's stutter): the model does not tell a run's stutter
+from a real deletion in unique sequence as well as bcftools' run-length-aware indel model does.
 """
 from __future__ import annotations
 
