@@ -82,17 +82,19 @@ from lowcov import bootstrap
 from lowcov.downsample import downsample_bam, extract_contig
 from lowcov.layout import Layout
 from lowcov.make_examples import ExamplesConfig, IndelEmphasis
-from lowcov.pileup import DEFAULT_CHANNELS, PileupConfig
+from lowcov.pileup import WGS_CHANNELS, PileupConfig
 from lowcov.realigner import RealignerConfig
 from lowcov.shards import ExampleSet
 from lowcov.study import evaluation
 from lowcov.study.original_model import DEMO_ORIGINAL_OVERRIDES, DEMO_READ_FRACTIONS, train_original_model
 
-#: example settings of each variant measured for issue 16 (``realign_pruned`` is the book's since it was measured)
+#: example settings of each variant measured for issue 16 (``realign_pruned_homopolymer`` is the book's since it
+#: was measured); the others keep the settings they were measured with, DeepVariant's WGS channels among them
 _UNPRUNED = RealignerConfig(min_haplotype_reads=0)  # the realigner before pruning became its default
-_BEFORE = ExamplesConfig(realigner=RealignerConfig(enabled=False))
-_REALIGN_ONLY = ExamplesConfig(realigner=_UNPRUNED)
-_DEEPVARIANT_DRAWING = PileupConfig(indel_drawing="deepvariant")
+_WGS = PileupConfig(channels=WGS_CHANNELS)
+_BEFORE = ExamplesConfig(realigner=RealignerConfig(enabled=False), pileup=_WGS)
+_REALIGN_ONLY = ExamplesConfig(realigner=_UNPRUNED, pileup=_WGS)
+_DEEPVARIANT_DRAWING = PileupConfig(indel_drawing="deepvariant", channels=WGS_CHANNELS)
 _PRUNED = RealignerConfig(min_haplotype_reads=2)
 VARIANTS: dict[str, ExamplesConfig] = {
     "baseline": _BEFORE,  # the engine before issue 16
@@ -109,15 +111,14 @@ VARIANTS: dict[str, ExamplesConfig] = {
     # + a copy of the indel examples labelled het or hom-alt at read fractions <= 0.5 (a prior towards calling)
     "indel_variant_copies": replace(_REALIGN_ONLY, indel_emphasis=IndelEmphasis(variants_only=True)),
     # + haplotypes fewer than 2 reads fit better than the reference dropped (DeepVariant's dbg_min_edge_weight
-    # pruning): the book's examples
-    "realign_pruned": ExamplesConfig(realigner=_PRUNED),
+    # pruning)
+    "realign_pruned": ExamplesConfig(realigner=_PRUNED, pileup=_WGS),
     # + DeepVariant's tie rule: a read fitting an alternate haplotype as well as the reference takes the alternate
-    "realign_pruned_ties": ExamplesConfig(realigner=replace(_PRUNED, ties_to_alternate=True)),
+    "realign_pruned_ties": ExamplesConfig(realigner=replace(_PRUNED, ties_to_alternate=True), pileup=_WGS),
     # + reads that fit an indel allele and the reference equally drawn with their own read_supports_variant value
-    "realign_pruned_uninformative": ExamplesConfig(realigner=_PRUNED, pileup=PileupConfig(uninformative_support=203)),
-    # + DeepVariant's optional homopolymer_weighted channel (each base's run length in its read)
-    "realign_pruned_homopolymer": ExamplesConfig(realigner=_PRUNED, pileup=PileupConfig(
-        channels=DEFAULT_CHANNELS + ("homopolymer_weighted",))),
+    "realign_pruned_uninformative": ExamplesConfig(realigner=_PRUNED, pileup=replace(_WGS, uninformative_support=203)),
+    # + DeepVariant's optional homopolymer_weighted channel (each base's run length in its read): the book's examples
+    "realign_pruned_homopolymer": ExamplesConfig(),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}

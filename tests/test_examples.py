@@ -18,7 +18,7 @@ def test_training_examples_label_the_planted_variants(tmp_path, diploid_sample):
                                                         data.meta["alt"], data.labels)}
     expected = {(pos, ref, alt): gt.count("1") for _, pos, ref, alt, gt in diploid_sample["records"]}
     assert found == expected  # error-free reads: the planted variants and nothing else
-    assert data.images.shape == (4, 100, 221, 7)
+    assert data.images.shape == (4, 100, 221, 8)
     # insert_size: the reference rows 254, read rows the fragment length of ~300 bp pairs
     insert = data.images[..., 6]
     assert (insert[:, :5][data.images[:, :5, :, 0] > 0] == 254).all()

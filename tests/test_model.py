@@ -121,7 +121,7 @@ def test_other_channels_are_refused_for_inference(tmp_path):
     model = build_model("compact", HEIGHT, WIDTH, BASE_CHANNELS, 0.2)
     path = save_checkpoint(tmp_path / "m.pt", model)
     with pytest.raises(InputError, match="expects channels"):
-        load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS)  # a six-channel model, seven-channel examples
+        load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS)  # a six-channel model, eight-channel examples
     reordered = list(reversed(BASE_CHANNELS))
     with pytest.raises(InputError, match="expects channels"):
         check_compatible_for_inference(model, HEIGHT, WIDTH, reordered)

@@ -16,30 +16,30 @@ from lowcov import InputError
 from lowcov.dvexamples import (ExampleInfo, example_info_path, export_example_set, read_examples, write_example_info,
                                write_examples)
 from lowcov.parity import RowDifference, compare_examples, parity_table
-from lowcov.pileup import DEFAULT_CHANNELS
+from lowcov.pileup import WGS_CHANNELS
 from lowcov.shards import ExampleSet, shard_name, write_info, write_shard
 
 HEIGHT, WIDTH = 20, 31
 CANDIDATES = [("chr1", 101, "A", "G"), ("chr1", 140, "C", "T"), ("chr1", 170, "AT", "A"), ("chr2", 12, "G", "C,T"),
               ("chr2", 55, "T", "TA"), ("chr2", 90, "C", "A")]
-BASE_QUALITY = DEFAULT_CHANNELS.index("base_quality")
+BASE_QUALITY = WGS_CHANNELS.index("base_quality")
 
 
 def write_native_set(directory: Path, seed: int = 0) -> ExampleSet:
     """Pileup-like images: five reference rows, a random depth of reads with random pixel values, empty below."""
     rng = np.random.default_rng(seed)
     n = len(CANDIDATES)
-    images = np.zeros((n, HEIGHT, WIDTH, len(DEFAULT_CHANNELS)), np.uint8)
-    images[:, :5] = rng.integers(1, 255, (n, 5, WIDTH, len(DEFAULT_CHANNELS)))
+    images = np.zeros((n, HEIGHT, WIDTH, len(WGS_CHANNELS)), np.uint8)
+    images[:, :5] = rng.integers(1, 255, (n, 5, WIDTH, len(WGS_CHANNELS)))
     for i in range(n):
         depth = int(rng.integers(6, HEIGHT - 5))
-        images[i, 5:5 + depth] = rng.integers(1, 255, (depth, WIDTH, len(DEFAULT_CHANNELS)))
+        images[i, 5:5 + depth] = rng.integers(1, 255, (depth, WIDTH, len(WGS_CHANNELS)))
     meta = {"contig": np.array([c[0] for c in CANDIDATES]), "position": np.array([c[1] for c in CANDIDATES]),
             "ref": np.array([c[2] for c in CANDIDATES]), "alt": np.array([c[3] for c in CANDIDATES]),
             "alt_count": np.full(n, -1), "depth": np.full(n, -1)}
     directory.mkdir(parents=True)
     write_shard(directory / shard_name(0, 1), images, np.full(n, -1, np.int8), meta)
-    write_info(directory, {"height": HEIGHT, "width": WIDTH, "channels": list(DEFAULT_CHANNELS), "n_examples": n,
+    write_info(directory, {"height": HEIGHT, "width": WIDTH, "channels": list(WGS_CHANNELS), "n_examples": n,
                            "shards": [shard_name(0, 1)]})
     return ExampleSet.open(directory)
 
@@ -59,7 +59,7 @@ def pair(tmp_path):
     spec = tmp_path / "deepvariant" / "examples.tfrecord.gz"
     spec.parent.mkdir()
     write_examples(spec, deepvariant)
-    write_example_info(example_info_path(spec), ExampleInfo.from_names(HEIGHT, WIDTH, DEFAULT_CHANNELS))
+    write_example_info(example_info_path(spec), ExampleInfo.from_names(HEIGHT, WIDTH, WGS_CHANNELS))
     return {"native": native, "exported": exported, "deepvariant": spec, "examples": examples,
             "native_images": [e.image for e in examples]}
 
@@ -74,7 +74,7 @@ def test_altered_pixels_are_found_where_they_were_made(pair):
     swapped = pair["native_images"][2]
     swap_differs = (swapped[5] != swapped[6]).sum(axis=0)  # per channel, rows 5 and 6 each
     by_channel = {c.channel: c for c in report.channels}
-    for index, name in enumerate(DEFAULT_CHANNELS):
+    for index, name in enumerate(WGS_CHANNELS):
         parity = by_channel[name]
         expected = 2 * int(swap_differs[index]) + 3 * (index == BASE_QUALITY) + (index == 0)
         assert parity.pixels == 5 * HEIGHT * WIDTH
@@ -82,7 +82,7 @@ def test_altered_pixels_are_found_where_they_were_made(pair):
         assert parity.reference_pixels_differing == (index == 0)
     swap_gap = np.abs(swapped[5].astype(int) - swapped[6].astype(int)).max(axis=0)  # per channel
     assert by_channel["base_quality"].max_abs_difference == max(1, int(swap_gap[BASE_QUALITY]))
-    assert by_channel["strand"].max_abs_difference == int(swap_gap[DEFAULT_CHANNELS.index("strand")])
+    assert by_channel["strand"].max_abs_difference == int(swap_gap[WGS_CHANNELS.index("strand")])
 
     listed = {locus: [d for d in report.differences if d.locus == locus]
               for locus in ("chr1:101-101", "chr1:140-140", "chr1:170-171")}
@@ -100,7 +100,7 @@ def test_altered_pixels_are_found_where_they_were_made(pair):
     assert report.differences_not_listed == 0
 
     table = parity_table(report)
-    assert list(table.channel) == list(DEFAULT_CHANNELS)
+    assert list(table.channel) == list(WGS_CHANNELS)
     row = table.set_index("channel").loc["base_quality"]
     assert row.examples == 5 and row.examples_differing == 1 + int(swap_differs[BASE_QUALITY] > 0)
     assert row.agreeing_percent == pytest.approx(100 * row.agreeing / row.pixels)
@@ -118,9 +118,9 @@ def test_unaltered_export_is_identical_and_listing_is_capped(pair):
 
 def test_channels_are_paired_by_name(pair):
     # DeepVariant's side named as if its last channel were another one: only six are compared
-    names = list(DEFAULT_CHANNELS[:-1]) + ["haplotype"]
+    names = list(WGS_CHANNELS[:-1]) + ["haplotype"]
     report = compare_examples(pair["deepvariant"], pair["native"].directory, deepvariant_channels=names)
-    assert [c.channel for c in report.channels] == list(DEFAULT_CHANNELS[:-1])
+    assert [c.channel for c in report.channels] == list(WGS_CHANNELS[:-1])
     assert report.channels_only_deepvariant == ["haplotype"] and report.channels_only_native == ["insert_size"]
     with pytest.raises(InputError, match="share no channel"):
         compare_examples(pair["deepvariant"], pair["native"].directory, deepvariant_channels=[f"x{i}" for i in range(7)])
@@ -136,4 +136,4 @@ def test_bad_input_is_named(pair, tmp_path):
     twice.parent.mkdir()
     write_examples(twice, [pair["examples"][0], pair["examples"][0]])
     with pytest.raises(InputError, match=r"two examples for the candidate chr1:101-101 G"):
-        compare_examples(twice, pair["native"].directory, deepvariant_channels=list(DEFAULT_CHANNELS))
+        compare_examples(twice, pair["native"].directory, deepvariant_channels=list(WGS_CHANNELS))

@@ -17,7 +17,7 @@ from lowcov.dvexamples import (ExampleInfo, Variant, example_info_path, expand_s
                                read_example_info, read_examples, write_examples)
 from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.parity import parity_table
-from lowcov.pileup import DEFAULT_CHANNELS
+from lowcov.pileup import WGS_CHANNELS
 from lowcov.report import deepvariant as dv_report
 from lowcov.study.deepvariant import model_slug
 from lowcov.study.deepvariant_controls import (CPU_INFERENCE_RATE, CPU_TRAINING_RATE, FROZEN_BN, FROZEN_BN_OVERRIDES,
@@ -134,7 +134,7 @@ def test_parity_of_the_same_examples_in_deepvariants_format(tmp_path, diploid_sa
 
 
 def _dv_info() -> ExampleInfo:
-    return ExampleInfo.from_names(100, 221, DEFAULT_CHANNELS)
+    return ExampleInfo.from_names(100, 221, WGS_CHANNELS)
 
 
 def test_no_deepvariant_examples_is_one_line():

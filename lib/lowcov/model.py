@@ -46,7 +46,7 @@ from torch import nn
 
 from . import InputError
 from .dvmodel import MIN_SIZE as INCEPTION_V3_MIN_SIZE, DeepVariantInceptionV3
-from .pileup import BASE_CHANNELS, DEFAULT_CHANNELS as PILEUP_CHANNELS
+from .pileup import BASE_CHANNELS, DEFAULT_CHANNELS as PILEUP_CHANNELS, WGS_CHANNELS
 
 #: the channels a model reads by default: the pileup's (DeepVariant's WGS channels, in its order)
 DEFAULT_CHANNELS: tuple[str, ...] = PILEUP_CHANNELS
@@ -350,7 +350,7 @@ DEEPVARIANT_ARCHITECTURE = DeepVariantNet.architecture
 def normalise_channels(channels: Sequence[str] | int) -> tuple[str, ...]:
     """Channel names; an integer count becomes DeepVariant's defaults if it matches, else ``channel_<i>``."""
     if isinstance(channels, (int, np.integer)):
-        for known in (DEFAULT_CHANNELS, BASE_CHANNELS):
+        for known in (DEFAULT_CHANNELS, WGS_CHANNELS, BASE_CHANNELS):
             if int(channels) == len(known):
                 return known
         return tuple(f"channel_{i}" for i in range(int(channels)))

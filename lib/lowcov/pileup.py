@@ -13,8 +13,8 @@ read_supports_variant  254 if the read carries the candidate's alt allele, else 
 base_differs_from_ref  254 if the read's base differs from the reference, else 50
 insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
 homopolymer_weighted   254 * min(run, 30) / 30, truncated: run = length of the run of equal bases the base
-                       belongs to in the read's whole sequence (optional, as in DeepVariant; reference rows:
-                       runs within the image's reference bases; deleted bases 0)
+                       belongs to in the read's whole sequence (an optional channel in DeepVariant, in lowcov's
+                       default; reference rows: runs within the image's reference bases; deleted bases 0)
 =====================  ==========================================================
 
 Insertions and deletions: by default (``indel_drawing="lowcov"``) the base before an insertion is drawn
@@ -32,7 +32,9 @@ aligned ones.
 The reference rows draw the reference base, quality 254, mapping quality 254, forward strand, "does not
 support", "matches" and insert size 254. The first six channels are DeepVariant's ``BASE_CHANNELS``;
 DeepVariant's WGS models since 1.4 add ``insert_size`` (``--channel_list BASE_CHANNELS,insert_size``,
-deepvariant/channels/insert_size_channel.cc), and so does lowcov's default. Uncovered pixels (outside a
+deepvariant/channels/insert_size_channel.cc): :data:`WGS_CHANNELS`. lowcov's default adds DeepVariant's optional
+``homopolymer_weighted`` (deepvariant/homopolymer_weighted_channel.cc), which DeepVariant's published WGS model
+does not read: examples made for that model's network ask for :data:`WGS_CHANNELS`. Uncovered pixels (outside a
 read, or in a splice gap) are 0 in every channel.
 """
 from __future__ import annotations
@@ -47,12 +49,13 @@ from .reads import LaidOutReads
 #: DeepVariant's BASE_CHANNELS
 BASE_CHANNELS = ("read_base", "base_quality", "mapping_quality", "strand", "read_supports_variant",
                  "base_differs_from_ref")
-#: the default channels, in DeepVariant's order, as DeepVariant's WGS model's
-DEFAULT_CHANNELS = BASE_CHANNELS + ("insert_size",)
-#: DeepVariant's optional channels lowcov also draws (``--channel_list``), after the default ones
-OPTIONAL_CHANNELS = ("homopolymer_weighted",)
+#: DeepVariant's WGS model's channels (``--channel_list BASE_CHANNELS,insert_size``), in its order
+WGS_CHANNELS = BASE_CHANNELS + ("insert_size",)
+#: lowcov's default: the WGS channels and DeepVariant's optional ``homopolymer_weighted`` (issue 16: with it the
+#: original model tells a long run's stutter from a real indel; chr1 50 % INDEL F1 +0.019 [+0.008, +0.032])
+DEFAULT_CHANNELS = WGS_CHANNELS + ("homopolymer_weighted",)
 #: every channel lowcov draws: a PileupConfig's ``channels`` are a selection of these, in any order
-DRAWABLE_CHANNELS = DEFAULT_CHANNELS + OPTIONAL_CHANNELS
+DRAWABLE_CHANNELS = DEFAULT_CHANNELS
 #: DeepVariant's homopolymer_weighted cap (kMaxHomopolymerWeighted): runs this long or longer are drawn 254
 MAX_HOMOPOLYMER_WEIGHTED = 30
 #: DeepVariant's fragment-length cap for the insert_size channel (kMaxFragmentLength)
