@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lowcov import InputError
-from lowcov.pileup import BASE_CHANNELS
+from lowcov.pileup import BASE_CHANNELS, WGS_CHANNELS
 from lowcov.model import (DEFAULT_CHANNELS, build_model, check_compatible_for_inference, count_parameters,
                           initialise_from_checkpoint, load_checkpoint, load_for_inference, predict,
                           save_checkpoint)
@@ -110,10 +110,10 @@ def test_checkpoint_round_trip_restores_weights_and_metadata(tmp_path):
 def test_geometry_mismatch_names_both_geometries(tmp_path):
     model = build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2)
     path = save_checkpoint(tmp_path / "m.pt", model)
-    with pytest.raises(InputError, match=r"100x221x7 .*but the examples are 20x31x7"):
+    with pytest.raises(InputError, match=r"100x221x8 .*but the examples are 20x31x8"):
         load_for_inference(path, HEIGHT, WIDTH, DEFAULT_CHANNELS)
     target = build_model("compact", HEIGHT, WIDTH, DEFAULT_CHANNELS, 0.2)
-    with pytest.raises(InputError, match=r"100x221x7 .*but the training examples are 20x31x7"):
+    with pytest.raises(InputError, match=r"100x221x8 .*but the training examples are 20x31x8"):
         initialise_from_checkpoint(target, path)
 
 
@@ -212,17 +212,17 @@ def test_inception_v3_is_deepvariants_network_in_lowcovs_shell(tmp_path):
     from lowcov.dvmodel import DeepVariantInceptionV3, is_checkpoint_prefix
 
     torch.manual_seed(5)
-    model = build_model("inception_v3", 100, 221, DEFAULT_CHANNELS, dropout=0.2).eval()
+    model = build_model("inception_v3", 100, 221, WGS_CHANNELS, dropout=0.2).eval()
     assert isinstance(model.network, DeepVariantInceptionV3) and model.network.dropout.p == 0.2
     assert model.input_conv_weight_names() == ["network.convs.0.weight"]
-    batch = torch.from_numpy(random_images(2, 100, 221))
+    batch = torch.from_numpy(random_images(2, 100, 221, len(WGS_CHANNELS)))
     with torch.no_grad():
         logits = model(batch)
         assert torch.equal(logits, model.network.logits(batch))  # DeepVariant's scaling, inside the network
     with pytest.raises(ValueError, match=r"expected images \[N, 100, 221, 7\]"):
-        model(torch.from_numpy(random_images(1, 100, 200)))
+        model(torch.from_numpy(random_images(1, 100, 200, len(WGS_CHANNELS))))
     with pytest.raises(InputError, match="at least 75x75"):
-        build_model("inception_v3", 60, 221, DEFAULT_CHANNELS, 0.2)
+        build_model("inception_v3", 60, 221, WGS_CHANNELS, 0.2)
     # lowcov's .pt format holds it like any other architecture
     path = save_checkpoint(tmp_path / "dv.pt", model)
     loaded = load_checkpoint(path)
@@ -238,7 +238,7 @@ def test_inception_v3_init_across_channel_lists_only_when_asked(tmp_path):
     torch.manual_seed(6)
     source = build_model("inception_v3", 100, 221, BASE_CHANNELS, 0.2)
     path = save_checkpoint(tmp_path / "six.pt", source)
-    target = build_model("inception_v3", 100, 221, DEFAULT_CHANNELS, 0.2)
+    target = build_model("inception_v3", 100, 221, WGS_CHANNELS, 0.2)
     with pytest.raises(InputError, match=r"six\.pt reads 6 channels .* have 7: .*copy_overlapping_channels=true"):
         initialise_from_checkpoint(target, path)
     report = initialise_from_checkpoint(target, path, copy_overlapping_channels=True)
@@ -248,4 +248,4 @@ def test_inception_v3_init_across_channel_lists_only_when_asked(tmp_path):
     # the native architectures keep copying by name unasked
     six_compact = save_checkpoint(tmp_path / "c6.pt", build_model("compact", 100, 221, BASE_CHANNELS, 0.2))
     report = initialise_from_checkpoint(build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2), six_compact)
-    assert report.new_channels == ["insert_size"]
+    assert report.new_channels == ["insert_size", "homopolymer_weighted"]
