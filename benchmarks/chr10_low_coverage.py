@@ -66,6 +66,11 @@ against bcftools' 14, 23 of them hets with 1-5 carrying reads, mostly outside re
 reads, 754493 GC>G 2 of 9, 2000258 ATCT>A 2 of 19); 32 deletion FPs, 31 het, nearly all one-base deletions in runs
 of 14 or more A or T with 3-7 carrying reads (the simulator's stutter): the model does not tell a run's stutter
 from a real deletion in unique sequence as well as bcftools' run-length-aware indel model does.
+realign_pruned_homopolymer (+ DeepVariant's optional homopolymer_weighted channel; the book's since): chr10 0.9650 /
+0.9228, against realign_pruned +0.0139 [+0.0053, +0.0265] / +0.0224 [+0.0081, +0.0419], against bcftools PASS at 50 %
++0.0161 [-0.0003, +0.0387]; chr1 0.9558 / 0.9129, against realign_pruned +0.0159 [+0.0061, +0.0262] / +0.0194
+[+0.0080, +0.0319], against bcftools PASS at 50 % +0.0084 [-0.0086, +0.0241]; SNP F1 unchanged (chr1 50 % 0.9825,
+bcftools ALL 0.9836).
 """
 from __future__ import annotations
 
