@@ -14,7 +14,7 @@ import torch
 from lowcov import InputError
 from lowcov.dvmodel import (DeepVariantInceptionV3, checkpoint_arrays, checkpoint_variables, keras_layer_order,
                             load_checkpoint, save_checkpoint, with_channels)
-from lowcov.model import DEFAULT_CHANNELS
+from lowcov.pileup import WGS_CHANNELS
 
 TOLERANCE = 1e-4
 
@@ -267,7 +267,7 @@ def write_random_example_set(directory: Path, n: int, seed: int):
     labels = np.random.default_rng(seed).integers(0, 3, n).astype(np.int8)
     write_shard(directory / shard_name(0, 1), images(n, seed=seed), labels,
                 {"contig": np.array(["chr1"] * n), "position": np.arange(1, n + 1)})
-    write_info(directory, {"height": 100, "width": 221, "channels": list(DEFAULT_CHANNELS), "n_examples": n,
+    write_info(directory, {"height": 100, "width": 221, "channels": list(WGS_CHANNELS), "n_examples": n,
                            "shards": [shard_name(0, 1)]})
     return ExampleSet.open(directory)
 
@@ -292,7 +292,7 @@ def test_native_trainer_fine_tunes_deepvariant_checkpoint_and_writes_it_back(ker
                                 progress=False)
     result = results[True]
     assert result.steps == 2 and result.init["checkpoint"] == str(model_dir_checkpoint)
-    assert result.init["copied_channels"] == list(DEFAULT_CHANNELS)
+    assert result.init["copied_channels"] == list(WGS_CHANNELS)
     prefix = result.deepvariant_checkpoint
     assert prefix == tmp_path / "frozen_True" / "deepvariant" / "best.ckpt"
     assert json.loads((prefix.parent / "example_info.json").read_text()) == DEEPVARIANT_INFO
@@ -376,12 +376,12 @@ def test_deepvariant_checkpoint_init_refuses_other_channels_and_networks(keras, 
 
     # the examples' geometry against the example_info.json beside the checkpoint
     with pytest.raises(InputError, match=r"100x221x7 .*but the training examples are 100x200x7"):
-        initialise_from_checkpoint(build_model("inception_v3", 100, 200, DEFAULT_CHANNELS, 0.2), model_dir_checkpoint)
+        initialise_from_checkpoint(build_model("inception_v3", 100, 200, WGS_CHANNELS, 0.2), model_dir_checkpoint)
     with pytest.raises(InputError, match=r"'inception_v3' model but the training config asks for 'compact'"):
-        initialise_from_checkpoint(build_model("compact", 100, 221, DEFAULT_CHANNELS, 0.2), model_dir_checkpoint)
+        initialise_from_checkpoint(build_model("compact", 100, 221, WGS_CHANNELS, 0.2), model_dir_checkpoint)
     # another network's checkpoint: the first variable that does not fit is named
     other = tf_keras.Sequential([tf_keras.Input((100, 221, 7)), tf_keras.layers.Conv2D(32, 3, strides=2),
                                  tf_keras.layers.GlobalAveragePooling2D(), tf_keras.layers.Dense(3)])
     prefix = tf.train.Checkpoint(other).write(str(tmp_path / "other" / "ckpt"))
     with pytest.raises(InputError, match=r"ckpt\.index: variable layer_with_weights-1/beta/\S+ is missing"):
-        initialise_from_checkpoint(build_model("inception_v3", 100, 221, DEFAULT_CHANNELS, 0.2), prefix)
+        initialise_from_checkpoint(build_model("inception_v3", 100, 221, WGS_CHANNELS, 0.2), prefix)
