@@ -119,9 +119,7 @@ def _error_allele_bam(tmp_path, rng):
 def test_an_allele_only_one_read_spells_is_no_haplotype_when_pruned(tmp_path, rng, min_haplotype_reads):
     fasta_path, bam, seq, mismatches = _error_allele_bam(tmp_path, rng)
     assert 0 < mismatches <= 3  # the error read lies close to the true haplotype
-    records = bamraw.read_region(bam, "chr1", 1000, 2000)
-    records = records.subset(ReadFilter().accepts(records))
-    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    records, names = _filtered_reads(bam)
     error = names.index("error")
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, "chr1")
@@ -140,6 +138,13 @@ def test_an_allele_only_one_read_spells_is_no_haplotype_when_pruned(tmp_path, rn
         assert after == before and error not in result.carried
     clip = names.index("clip")
     assert result.carried[clip] == {true_key}  # the clipped read takes the true insertion either way
+
+
+def _filtered_reads(bam):
+    """The reads of chr1:1000-2000 that make_examples' read filter keeps, and their names."""
+    records = bamraw.read_region(bam, "chr1", 1000, 2000)
+    records = records.subset(ReadFilter().accepts(records))
+    return records, [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
 
 
 def _homopolymer_insertion_bam(tmp_path, rng, spanning_starts):
@@ -165,9 +170,7 @@ def _homopolymer_insertion_bam(tmp_path, rng, spanning_starts):
 def test_a_read_fitting_both_haplotypes_takes_the_alternate_as_deepvariant_breaks_ties(tmp_path, rng,
                                                                                         ties_to_alternate):
     fasta_path, bam = _homopolymer_insertion_bam(tmp_path, rng, (1420, 1440, 1460))
-    records = bamraw.read_region(bam, "chr1", 1000, 2000)
-    records = records.subset(ReadFilter().accepts(records))
-    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    records, names = _filtered_reads(bam)
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, "chr1")
         result = realign(records, fasta.fetch, "chr1", normaliser,
@@ -190,9 +193,7 @@ def test_reads_tied_to_an_allele_do_not_keep_it_from_being_pruned(tmp_path, rng)
     """Pruning counts the reads that fit an allele strictly better than the reference (the reads that spell it,
     as the graph's edge weights count them), not the reads a tie gives it."""
     fasta_path, bam = _homopolymer_insertion_bam(tmp_path, rng, (1440,))
-    records = bamraw.read_region(bam, "chr1", 1000, 2000)
-    records = records.subset(ReadFilter().accepts(records))
-    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    records, names = _filtered_reads(bam)
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, "chr1")
         config = RealignerConfig(ties_to_alternate=True, min_allele_reads=1, min_haplotype_reads=0)
@@ -205,9 +206,7 @@ def test_reads_tied_to_an_allele_do_not_keep_it_from_being_pruned(tmp_path, rng)
 
 def test_reads_that_cannot_tell_the_allele_from_the_reference_are_reported_and_drawn_apart(tmp_path, rng):
     fasta_path, bam = _homopolymer_insertion_bam(tmp_path, rng, (1420, 1440, 1460))
-    records = bamraw.read_region(bam, "chr1", 1000, 2000)
-    records = records.subset(ReadFilter().accepts(records))
-    names = [n.tobytes().rstrip(b"\0").decode() for n in records.names()[0]]
+    records, names = _filtered_reads(bam)
     with pysam.FastaFile(str(fasta_path)) as fasta:
         normaliser = IndelNormaliser(fasta.fetch, "chr1")
         result = realign(records, fasta.fetch, "chr1", normaliser)
