@@ -487,7 +487,7 @@ def test_fine_tuning_on_other_channels_copies_the_shared_ones(trained, tmp_path)
 def test_geometry_mismatches_are_input_errors(trained, sets, tmp_path):
     wide = write_example_set(tmp_path / "wide", 60, seed=5, width=WIDTH + 6, n_shards=1)
     config = fast_config(init_checkpoint=str(trained.best_checkpoint), num_epochs=1)
-    with pytest.raises(InputError, match=r"20x31x7 .*but the training examples are 20x37x7"):
+    with pytest.raises(InputError, match=r"20x31x8 .*but the training examples are 20x37x8"):
         train(wide, wide, config, tmp_path / "geom", device="cpu", progress=False)
     with pytest.raises(InputError, match="tune set .* has geometry"):
         train(sets["train"], wide, fast_config(), tmp_path / "mixed", device="cpu", progress=False)
