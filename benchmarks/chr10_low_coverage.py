@@ -71,6 +71,11 @@ realign_pruned_homopolymer (+ DeepVariant's optional homopolymer_weighted channe
 +0.0161 [-0.0003, +0.0387]; chr1 0.9558 / 0.9129, against realign_pruned +0.0159 [+0.0061, +0.0262] / +0.0194
 [+0.0080, +0.0319], against bcftools PASS at 50 % +0.0084 [-0.0086, +0.0241]; SNP F1 unchanged (chr1 50 % 0.9825,
 bcftools ALL 0.9836).
+On the genome simulated from seed 7 (``--profile benchmarks/profiles/demo_seed7.yaml --contig chr1``, models trained
+on that genome): realign_only 0.9572 / 0.8865, bcftools 0.8751 / 0.8763 ALL, 0.8916 / 0.9003 PASS;
+realign_pruned_homopolymer 0.9533 / 0.9051, paired against realign_only -0.0039 [-0.0131, +0.0058] / +0.0186
+[+0.0020, +0.0344], against bcftools PASS at 50 % +0.0048 [-0.0146, +0.0235]; SNP F1 at 50 % 0.9790 (realign_only
+0.9810, paired -0.0020 [-0.0040, -0.0000]; bcftools ALL 0.9794, paired -0.0004 [-0.0053, +0.0052]).
 """
 from __future__ import annotations
 
