@@ -9,6 +9,7 @@ import pytest
 from lowcov import cli
 from lowcov.call_variants import call_variants
 from lowcov.make_examples import ExamplesConfig, Region, make_examples, subtract_regions
+from lowcov.pileup import WGS_CHANNELS
 from lowcov.batchnorm import weights_digest
 from lowcov.shards import ExampleSet
 from lowcov.train import TrainConfig, apply_overrides, train
@@ -84,6 +85,10 @@ def test_stage_commands_refuse_bad_input_with_the_reason(tmp_path, diploid_sampl
                      str(sample["bam"]), "--regions", "chr1:1-100", "--exclude_regions", "chr1",
                      "--examples", str(tmp_path / "none")]) == 1
     assert "leaves nothing" in caplog.text
+    assert cli.main(["make-examples", "--mode", "calling", "--ref", str(sample["fasta"]), "--reads",
+                     str(sample["bam"]), "--channel_list", "BASE_CHANNELS,gc_content",
+                     "--examples", str(tmp_path / "gc")]) == 1
+    assert "unknown channel(s) ['gc_content']" in caplog.text
     assert cli.main(["train", "--config=dv_config.py:exome", "--experiment_dir", str(tmp_path / "m")]) == 1
     assert "wgs" in caplog.text
     assert cli.main(["train", "--experiment_dir", str(tmp_path / "m"), "--config.batch_size=2"]) == 1
@@ -91,6 +96,19 @@ def test_stage_commands_refuse_bad_input_with_the_reason(tmp_path, diploid_sampl
     assert cli.main(["train", "--experiment_dir", str(tmp_path / "m"), "--config.no_such_key=2",
                      f"--config.train_dataset_pbtxt={tmp_path}", f"--config.tune_dataset_pbtxt={tmp_path}"]) == 1
     assert "no_such_key" in caplog.text
+
+
+def test_channel_list_makes_examples_for_deepvariants_wgs_model(tmp_path, diploid_sample):
+    sample = diploid_sample
+    assert cli.main(["make-examples", "--mode", "calling", "--ref", str(sample["fasta"]), "--reads", str(sample["bam"]),
+                     "--regions", "chr1:1-10000", "--threads", "1", "--channel_list", "BASE_CHANNELS,insert_size",
+                     "--examples", str(tmp_path / "wgs")]) == 0
+    wgs = ExampleSet.open(tmp_path / "wgs")
+    assert tuple(wgs.info["channels"]) == WGS_CHANNELS and wgs.load().images.shape[3] == 7
+    lowcov_default = make_examples(sample["bam"], sample["fasta"], tmp_path / "default", ["chr1:1-10000"],
+                                   ExamplesConfig(mode="calling", threads=1)).load()
+    # the same images, less the channel DeepVariant's WGS model does not read
+    np.testing.assert_array_equal(wgs.load().images, lowcov_default.images[..., :7])
 
 
 def test_the_installed_command_lists_the_stages():

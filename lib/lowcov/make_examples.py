@@ -49,7 +49,7 @@ from .fileio import temporary_name
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .labeler import TruthRecords, label_partition
-from .pileup import PileupConfig, draw
+from .pileup import DEFAULT_CHANNELS, PileupConfig, draw, parse_channel_list
 from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
 from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
@@ -561,6 +561,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default="haplotype_labeler",
                         help="haplotype_labeler: DeepVariant's default; allele_labeler: lowcov's exact lookup of "
                              "the normalised allele in the truth (not DeepVariant's positional_labeler)")
+    parser.add_argument("--channel_list", default=",".join(DEFAULT_CHANNELS),
+                        help="the image's channels, as DeepVariant's flag (BASE_CHANNELS = its six base channels); "
+                             "default lowcov's: BASE_CHANNELS,insert_size,homopolymer_weighted. DeepVariant's "
+                             "published WGS model reads BASE_CHANNELS,insert_size")
     parser.add_argument("--force", action="store_true", help="remake even if a current set exists")
     args = parser.parse_args(argv)
     _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -570,7 +574,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = subtract_regions(wanted, _region_list(args.exclude_regions, lengths))
         if not wanted:
             raise InputError("--exclude_regions leaves nothing of --regions to make examples from")
+        try:
+            channels = parse_channel_list(args.channel_list)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         config = ExamplesConfig(
+            pileup=PileupConfig(channels=channels),
             mode=args.mode, threads=args.threads, seed=args.seed, labeler=args.labeler_algorithm.split("_")[0],
             read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
             reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),

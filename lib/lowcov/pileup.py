@@ -112,6 +112,20 @@ HOMOPOLYMER_PIXEL = (254.0 * (np.minimum(np.arange(256), MAX_HOMOPOLYMER_WEIGHTE
                               / np.float32(MAX_HOMOPOLYMER_WEIGHTED))).astype(np.uint8)
 
 
+def parse_channel_list(text: str) -> tuple[str, ...]:
+    """DeepVariant's ``--channel_list``: comma-separated channel names, ``BASE_CHANNELS`` standing for the six
+    base channels (``BASE_CHANNELS,insert_size`` is its WGS model's list)."""
+    names: list[str] = []
+    for token in (t.strip() for t in text.split(",")):
+        names.extend(BASE_CHANNELS if token == "BASE_CHANNELS" else [token] if token else [])
+    unknown = [n for n in names if n not in DRAWABLE_CHANNELS]
+    if unknown or not names or len(set(names)) != len(names):
+        problem = f"unknown channel(s) {unknown}" if unknown else "empty or repeated channels"
+        raise ValueError(f"--channel_list {text!r}: {problem}; lowcov draws BASE_CHANNELS and "
+                         f"{list(DRAWABLE_CHANNELS[len(BASE_CHANNELS):])}")
+    return tuple(names)
+
+
 def reference_runs(ref_cols: np.ndarray) -> np.ndarray:
     """For each of an image's reference columns, the length of the run of equal bases it belongs to within the
     image (DeepVariant computes the reference row's homopolymer_weighted over the image's reference bases); 0
