@@ -287,6 +287,8 @@ def test_the_fitted_settings_read_their_values_from_the_code():
     genes = table.loc["simulate.DemoConfig.intergenic_mean, intron_median, intron_length, exon_length, transcript_length"]
     assert genes.value == "150, 120, (70, 2000), (500, 1000), (1500, 4500)"
     assert original_model.DEMO_ORIGINAL_OVERRIDES[0] in table.loc["study.original_model.DEMO_ORIGINAL_OVERRIDES", "value"]
+    assert table.loc["pileup.DEFAULT_CHANNELS (beyond DeepVariant's WGS channels)", "value"] == "homopolymer_weighted"
+    assert table.loc["realigner.RealignerConfig.min_haplotype_reads", "value"] == "2"
     assert (table.target.str.len() > 0).all() and (table.how.str.len() > 0).all()
 
 
