@@ -56,6 +56,8 @@ WGS_CHANNELS = BASE_CHANNELS + ("insert_size",)
 DEFAULT_CHANNELS = WGS_CHANNELS + ("homopolymer_weighted",)
 #: every channel lowcov draws: a PileupConfig's ``channels`` are a selection of these, in any order
 DRAWABLE_CHANNELS = DEFAULT_CHANNELS
+#: position of homopolymer_weighted among the channels _draw computes
+_HOMOPOLYMER_CHANNEL = DRAWABLE_CHANNELS.index("homopolymer_weighted")
 #: DeepVariant's homopolymer_weighted cap (kMaxHomopolymerWeighted): runs this long or longer are drawn 254
 MAX_HOMOPOLYMER_WEIGHTED = 30
 #: DeepVariant's fragment-length cap for the insert_size channel (kMaxFragmentLength)
@@ -130,13 +132,9 @@ def reference_runs(ref_cols: np.ndarray) -> np.ndarray:
     """For each of an image's reference columns, the length of the run of equal bases it belongs to within the
     image (DeepVariant computes the reference row's homopolymer_weighted over the image's reference bases); 0
     past the contig ends."""
-    runs = np.zeros(len(ref_cols), np.int64)
-    start = 0
-    for end in range(1, len(ref_cols) + 1):
-        if end == len(ref_cols) or ref_cols[end] != ref_cols[start]:
-            runs[start:end] = end - start if ref_cols[start] else 0
-            start = end
-    return runs
+    starts = np.flatnonzero(np.diff(ref_cols, prepend=np.int16(-1)))  # where each run begins
+    lengths = np.diff(np.append(starts, len(ref_cols)))
+    return np.where(ref_cols != 0, np.repeat(lengths, lengths), 0)
 
 
 def insert_size_pixels(fragment_length: np.ndarray) -> np.ndarray:
@@ -168,7 +166,7 @@ def _draw(image, ref_rows, slots, first, ref_cols, ref_run_pixels, rows, support
                 if slots[channel] >= 0:
                     if channel == 0:
                         value = base_pixel[code]
-                    elif channel == 7:
+                    elif channel == _HOMOPOLYMER_CHANNEL:
                         value = ref_run_pixels[col]
                     else:
                         value = reference_values[channel]
@@ -207,7 +205,7 @@ def _draw(image, ref_rows, slots, first, ref_cols, ref_run_pixels, rows, support
             values[4] = support_value if covered else 0
             values[5] = (254 if differs else 50) if covered else 0
             values[6] = insert_pixel[i] if covered else 0
-            values[7] = homopolymer_pixel[runs[offset[i] + pos - lo[i]]] if covered else 0
+            values[_HOMOPOLYMER_CHANNEL] = homopolymer_pixel[runs[offset[i] + pos - lo[i]]] if covered else 0
             for channel in range(n_channels):
                 if slots[channel] >= 0:
                     image[row, col, slots[channel]] = values[channel]

@@ -39,10 +39,11 @@ as the reference takes the alternate, as DeepVariant's ``FastPassAligner::GetBes
 (deepvariant/realigner/fast_pass_aligner.cc) prefers a non-reference haplotype on equal scores. Such a read
 ends inside a repeat the allele lengthens or shortens; on the alternate haplotype, whose allele sits at its
 left-normalised place, it carries the allele. Pruning (``min_haplotype_reads``) counts only the reads an
-allele fits strictly better than the reference: a read that fits both spells no edge of its own. A read whose best alignment differs from the mapper's (another haplotype,
-clipped bases that now align, a mismatching end now clipped) is written as a new BAM record (position
-and CIGAR changed, everything else kept), so the rest of make_examples reads it as it reads the
-mapper's. Realigned reads that reach into an alternate haplotype's allele are reported as carrying it,
+allele fits strictly better than the reference: a read that fits both spells no edge of its own.
+
+A read whose best alignment differs from the mapper's (another haplotype, clipped bases that now align, a
+mismatching end now clipped) is written as a new BAM record (position and CIGAR changed, everything else
+kept), so the rest of make_examples reads it as it reads the mapper's. Realigned reads that reach into an alternate haplotype's allele are reported as carrying it,
 also when they end inside an insertion (their CIGAR then ends in ``I``).
 
 Cost (issue 16, on a shared 2-core machine, CPU time of one worker on chr2:1-400,000): ~0.9-1.0 s for
@@ -191,10 +192,8 @@ def _placement_score(codes, hap, offset, match, mismatch):
 def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_codes, hap_first, hap_anchor,
                      hap_delta, hap_start, code_of_nibble, missing_quality, match, mismatch, ties_to_alternate):
     """For each read (indices into ``offsets``): the haplotype with the best local ungapped alignment (-1:
-    none fits), the read's offset on it, the aligned stretch [first, end) of the read, and whether that
-    alignment scores strictly above the read's best on the reference, and each haplotype's best score for the
-    read (0 where it does not fit). Haplotype 0 is the reference and is
-    tried first; an alternate haplotype scoring as well as the best so far wins when ``ties_to_alternate``
+    none fits), the read's offset on it, the aligned stretch [first, end) of the read, and each haplotype's
+    best score for the read (0 where it does not fit). Haplotype 0 is the reference and is tried first; an alternate haplotype scoring as well as the best so far wins when ``ties_to_alternate``
     (DeepVariant's rule; the last such haplotype, as its loop keeps it), otherwise only when strictly better.
     ``hap_anchor``/``hap_delta``: each allele's anchor (reference position) and length change; positions
     after the anchor move by ``delta`` on the haplotype."""
@@ -203,13 +202,12 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
     best_offset = np.zeros(len(reads), np.int64)
     best_first = np.zeros(len(reads), np.int64)
     best_end = np.zeros(len(reads), np.int64)
-    above_reference = np.zeros(len(reads), np.bool_)
     hap_scores = np.zeros((len(reads), n_haps), np.int64)
     for k in range(len(reads)):
         i = reads[k]
         codes, _ = _read_codes(buf, offsets[i], code_of_nibble, missing_quality)
         n = len(codes)
-        chosen, chosen_score, reference_score = -1, 0, 0
+        chosen, chosen_score = -1, 0
         for h in range(n_haps):
             hap = hap_codes[hap_first[h]:hap_first[h + 1]]
             for side in range(2):
@@ -222,14 +220,11 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
                 score, first, end = _placement_score(codes, hap, mapped, match, mismatch)
                 if score > hap_scores[k, h]:
                     hap_scores[k, h] = score
-                if h == 0 and score > reference_score:
-                    reference_score = score
                 tie_won = ties_to_alternate and h > 0 and h != chosen and score == chosen_score
                 if score > 0 and (chosen < 0 or score > chosen_score or tie_won):
                     chosen, chosen_score = h, score
                     best_hap[k], best_offset[k], best_first[k], best_end[k] = h, mapped, first, end
-        above_reference[k] = chosen_score > reference_score
-    return best_hap, best_offset, best_first, best_end, above_reference, hap_scores
+    return best_hap, best_offset, best_first, best_end, hap_scores
 
 
 @dataclass(frozen=True)
@@ -425,11 +420,12 @@ def realign(records: bamraw.RecordTable, fetch, contig: str, normaliser: IndelNo
         hap_start = max(0, w_start - margin)
         reference = fetch(contig, hap_start, w_end + margin).upper()
         while True:
-            best_hap, best_offset, best_first, best_end, above_reference, hap_scores = _place_on_haplotypes(
+            best_hap, best_offset, best_first, best_end, hap_scores = _place_on_haplotypes(
                 records, reads, unclipped_start, unclipped_end, reference, hap_start, in_window, missing_quality,
                 config)
             # a haplotype's support: the reads it fits strictly better than the reference (a read that fits both
             # equally spells no edge of the allele in DeepVariant's graph, whichever haplotype the tie gives it to)
+            above_reference = hap_scores[np.arange(len(reads)), np.maximum(best_hap, 0)] > hap_scores[:, 0]
             spelled = best_hap[(best_hap > 0) & above_reference]
             wins = np.bincount(spelled, minlength=len(in_window) + 1)[1:]
             weak = wins < config.min_haplotype_reads
