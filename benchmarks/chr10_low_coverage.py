@@ -96,7 +96,7 @@ from lowcov import bootstrap
 from lowcov.downsample import downsample_bam, extract_contig
 from lowcov.layout import Layout
 from lowcov.make_examples import ExamplesConfig, IndelEmphasis
-from lowcov.pileup import WGS_CHANNELS, PileupConfig
+from lowcov.pileup import OTHER_ALT_SUPPORTS, WGS_CHANNELS, PileupConfig
 from lowcov.realigner import RealignerConfig
 from lowcov.shards import ExampleSet
 from lowcov.study import evaluation
@@ -133,6 +133,8 @@ VARIANTS: dict[str, ExamplesConfig] = {
     "realign_pruned_uninformative": ExamplesConfig(realigner=_PRUNED, pileup=replace(_WGS, uninformative_support=203)),
     # + DeepVariant's optional homopolymer_weighted channel (each base's run length in its read): the book's examples
     "realign_pruned_homopolymer": ExamplesConfig(),
+    # + DeepVariant's --add_supporting_other_alt_color: reads carrying another alt allele of the site drawn 76, not 152
+    "realign_pruned_homopolymer_other_alt": ExamplesConfig(pileup=PileupConfig(other_alt_support=OTHER_ALT_SUPPORTS)),
 }
 #: training read fractions of a variant, when not the book's
 VARIANT_READ_FRACTIONS: dict[str, tuple[float, ...]] = {"realign_low_fractions": (1.0, 0.75, 0.5, 0.4, 0.3)}
@@ -242,9 +244,11 @@ def _length_class(ref: str, alt: str) -> str:
 
 def read_evidence(bam: Path, contig: str, pos: int, ref: str, alt: str, near: int = 10) -> dict:
     """Reads at a site (1-based ``pos``): depth, reads carrying an indel of the same kind and length within
-    ``near`` bp (SNP: the alt base), reads soft-clipped within ``near`` bp."""
+    ``near`` bp (SNP: the alt base), reads soft-clipped within ``near`` bp; for a SNP also the reads showing the
+    reference base there and those showing a third base or a deletion (what tells a hom-alt site with one
+    sequencing error from a het site)."""
     kind, length = _kind(ref, alt), abs(len(alt) - len(ref))
-    depth = carrying = clipped = 0
+    depth = carrying = clipped = reference = other = 0
     with pysam.AlignmentFile(str(bam)) as reads:
         for read in reads.fetch(contig, max(0, pos - 1 - near), pos + len(ref) + near):
             if read.is_unmapped or read.is_secondary or read.is_duplicate or read.mapping_quality < 5:
@@ -255,8 +259,13 @@ def read_evidence(bam: Path, contig: str, pos: int, ref: str, alt: str, near: in
                           or (cigar[-1][0] == 4 and abs(read.reference_end - pos) <= near)):
                 clipped += 1
             if kind == "SNP":
-                carrying += any(r == pos - 1 and read.query_sequence[q] == alt
-                                for q, r in read.get_aligned_pairs(matches_only=True))
+                if not read.reference_start <= pos - 1 < read.reference_end:
+                    continue
+                base = next((read.query_sequence[q] if q is not None else "-"
+                             for q, r in read.get_aligned_pairs() if r == pos - 1), None)
+                carrying += base == alt
+                reference += base == ref
+                other += base is not None and base not in (ref, alt)
                 continue
             at = read.reference_start
             for op, n in cigar:
@@ -266,7 +275,8 @@ def read_evidence(bam: Path, contig: str, pos: int, ref: str, alt: str, near: in
                         break
                 if op in (0, 2, 3, 7, 8):
                     at += n
-    return {"depth": depth, "carrying": carrying, "soft_clipped_near": clipped}
+    return {"depth": depth, "carrying": carrying, "soft_clipped_near": clipped, "reference_reads": reference,
+            "other_reads": other}
 
 
 def error_breakdown(prefix: Path, bam: Path, contig: str, examples: ExampleSet) -> pd.DataFrame:
@@ -304,6 +314,14 @@ def print_breakdown(errors: pd.DataFrame, label: str) -> None:
             print(table.to_string())
         soft = part.groupby("kind").soft_clipped_near.agg(lambda s: f"{(s > 0).mean():.2f}")
         print("share with a soft-clipped read within 10 bp:", soft.to_dict())
+    # hom-alt SNPs called het: a FN whose truth genotype is hom-alt at a site the model called (BK "am" or "lm")
+    wrong = errors[(errors.side == "TRUTH") & (errors.kind == "SNP") & (errors.genotype == "homalt")
+                   & (errors.match != ".")]
+    if not wrong.empty:
+        print(f"{label}: {len(wrong)} hom-alt SNPs called with another genotype; reference reads there:",
+              wrong.reference_reads.clip(upper=2).map({0: "0", 1: "1", 2: "2+"}).value_counts().to_dict(),
+              "third-base or deletion reads:", wrong.other_reads.clip(upper=2).map({0: "0", 1: "1", 2: "2+"})
+              .value_counts().to_dict())
 
 
 def model_name(variant: str, model: str, train_seed: int | None = None) -> str:

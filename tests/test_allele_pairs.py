@@ -3,6 +3,7 @@ import numpy as np
 import pysam
 
 from lowcov.make_examples import ExamplesConfig, make_examples
+from lowcov.pileup import NOT_SUPPORTS, OTHER_ALT_SUPPORTS, PileupConfig
 from lowcov.postprocess_variants import _site_records
 
 from conftest import random_sequence, write_fasta, write_truth_vcf
@@ -49,6 +50,28 @@ def test_a_het_alt_site_gets_each_allele_and_the_pair_labelled_as_deepvariant_do
                              ExamplesConfig(mode="training", threads=1),  # the default: no pair images
                              truth_vcf=sample["truth"], confident_bed=sample["bed"]).load()
     assert sorted(unpaired.meta["alt"].tolist()) == sorted([first, second])
+
+
+def test_reads_of_the_other_alt_are_drawn_as_deepvariants_add_supporting_other_alt_color_draws_them(tmp_path, rng):
+    sample = _het_alt_sample(tmp_path, rng)
+    ref_base, first, second = sample["alleles"]
+    images = {}
+    for name, other in (("default", NOT_SUPPORTS), ("flag", OTHER_ALT_SUPPORTS)):
+        config = ExamplesConfig(mode="training", threads=1, allele_pairs=True,
+                                pileup=PileupConfig(other_alt_support=other))
+        data = make_examples(sample["bam"], sample["fasta"], tmp_path / name, ["chr1"], config,
+                             truth_vcf=sample["truth"], confident_bed=sample["bed"]).load()
+        images[name] = {str(a): image[5:15, 110] for a, image in zip(data.meta["alt"], data.images)}
+    for alt, other_alt in ((first, second), (second, first)):
+        base_pixel = {b: p for b, p in zip("ACGT", (250, 30, 180, 100))}
+        carries_other = images["flag"][alt][:, 0] == base_pixel[other_alt]
+        assert carries_other.sum() == 5
+        # DeepVariant's default: the other alt's reads look like reads without the allele (152)
+        assert set(images["default"][alt][carries_other, 4]) == {NOT_SUPPORTS}
+        assert set(images["flag"][alt][carries_other, 4]) == {76}
+        assert set(images["flag"][alt][~carries_other, 4]) == {254}
+    # a pair image asks about both alleles: every read supports it either way
+    assert set(images["flag"][f"{first},{second}"][:, 4]) == {254}
 
 
 def _meta(alts):

@@ -111,6 +111,17 @@ def test_channel_list_makes_examples_for_deepvariants_wgs_model(tmp_path, diploi
     np.testing.assert_array_equal(wgs.load().images, lowcov_default.images[..., :7])
 
 
+def test_add_supporting_other_alt_color_sets_deepvariants_other_allele_pixel(tmp_path, diploid_sample):
+    sample = diploid_sample
+    common = ["make-examples", "--mode", "calling", "--ref", str(sample["fasta"]), "--reads", str(sample["bam"]),
+              "--regions", "chr1:1-5000", "--threads", "1"]
+    assert cli.main(common + ["--add_supporting_other_alt_color", "--examples", str(tmp_path / "flag")]) == 0
+    assert cli.main(common + ["--examples", str(tmp_path / "plain")]) == 0
+    drawn = {name: ExampleSet.open(tmp_path / name).info["params"]["config"]["pileup"]["other_alt_support"]
+             for name in ("flag", "plain")}
+    assert drawn == {"flag": 76, "plain": 152}
+
+
 def test_the_installed_command_lists_the_stages():
     shown = subprocess.run([sys.executable, "-m", "lowcov.cli", "--help"], capture_output=True, text=True, check=True)
     for command in ("make-examples", "train", "call-variants", "benchmark", "acquire"):

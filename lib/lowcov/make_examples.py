@@ -49,7 +49,7 @@ from .fileio import temporary_name
 from .checks import bam_contigs, check_contigs_match, fasta_contigs, require_bam, require_fasta, require_vcf
 from .bamraw import RecordTable, read_region
 from .labeler import TruthRecords, label_partition
-from .pileup import DEFAULT_CHANNELS, PileupConfig, draw, parse_channel_list
+from .pileup import DEFAULT_CHANNELS, NOT_SUPPORTS, OTHER_ALT_SUPPORTS, PileupConfig, draw, parse_channel_list
 from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
 from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
@@ -196,6 +196,9 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     all_reads = np.arange(len(reads))
     out = []
     pairs = allele_pairs(candidates) if config.allele_pairs else []
+    by_position: dict[int, list] = {}
+    for cand in candidates:
+        by_position.setdefault(cand.pos, []).append(cand)
     for cand in sorted(candidates + pairs, key=lambda c: (c.pos, len(c.keys), c.ref, c.alt)):
         centre = cand.anchor
         codes_here = reads.code_at(all_reads, centre)
@@ -207,21 +210,34 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
             covering = covering[np.sort(pick)]
         # a pair's image marks the reads that carry either of its alleles
         members = getattr(cand, "members", ()) or (cand,)
-        supports = np.zeros(len(covering), dtype=bool)
+        supports = _carriers(members, covering, indels, codes_here)
         tied = np.zeros(len(covering), dtype=bool)
         for member in members:
             if member.is_indel:
-                supports |= np.array([member.key in indels.get(int(i), ()) for i in covering], dtype=bool)
                 tied |= np.array([member.key in uninformative.get(int(i), ()) for i in covering], dtype=bool)
-            else:
-                supports |= codes_here[covering] == CODE_OF_BYTE[ord(member.alt)]
+        other_alt = None
+        if pileup.other_alt_support != NOT_SUPPORTS:
+            others = [c for c in by_position.get(cand.pos, ()) if c not in members]
+            other_alt = _carriers(others, covering, indels, codes_here) if others else None
         # reference codes for the image's columns (zeros past the contig ends)
         ref_cols = np.zeros(pileup.width, dtype=np.uint8)
         lo = centre - half
         a, b = max(lo, window_start), min(centre + half + 1, window_start + len(window_codes))
         ref_cols[a - lo:b - lo] = window_codes[a - window_start:b - window_start]
-        out.append((cand, draw(pileup, centre, ref_cols, reads, covering, supports, window_codes, tied)))
+        out.append((cand, draw(pileup, centre, ref_cols, reads, covering, supports, window_codes, tied, other_alt)))
     return out
+
+
+def _carriers(alleles: Sequence, covering: np.ndarray, indels: dict, codes_here: np.ndarray) -> np.ndarray:
+    """Whether each covering read carries any of ``alleles`` (indels by their normalised key, SNPs by the base
+    at the anchor)."""
+    carries = np.zeros(len(covering), dtype=bool)
+    for allele in alleles:
+        if allele.is_indel:
+            carries |= np.array([allele.key in indels.get(int(i), ()) for i in covering], dtype=bool)
+        else:
+            carries |= codes_here[covering] == CODE_OF_BYTE[ord(allele.alt)]
+    return carries
 
 
 def _label(cands: Sequence, labeler: str, truth_alleles: dict, truths, fetch, contig: str
@@ -565,6 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the image's channels, as DeepVariant's flag (BASE_CHANNELS = its six base channels); "
                              "default lowcov's: BASE_CHANNELS,insert_size,homopolymer_weighted. DeepVariant's "
                              "published WGS model reads BASE_CHANNELS,insert_size")
+    parser.add_argument("--add_supporting_other_alt_color", action="store_true",
+                        help="as DeepVariant's flag: reads carrying another alt allele of a multi-allelic site are "
+                             "drawn with read_supports_variant 76 instead of 152")
     parser.add_argument("--force", action="store_true", help="remake even if a current set exists")
     args = parser.parse_args(argv)
     _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -579,7 +598,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             raise InputError(str(exc)) from None
         config = ExamplesConfig(
-            pileup=PileupConfig(channels=channels),
+            pileup=PileupConfig(channels=channels, other_alt_support=OTHER_ALT_SUPPORTS
+                                if args.add_supporting_other_alt_color else NOT_SUPPORTS),
             mode=args.mode, threads=args.threads, seed=args.seed, labeler=args.labeler_algorithm.split("_")[0],
             read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
             reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),

@@ -9,7 +9,8 @@ read_base              A 250, G 180, T 100, C 30; N, deleted base, insertion anc
 base_quality           254 * min(q, 40) / 40
 mapping_quality        254 * min(mq, 60) / 60
 strand                 forward 70, reverse 240
-read_supports_variant  254 if the read carries the candidate's alt allele, else 152 (see uninformative_support)
+read_supports_variant  254 if the read carries the candidate's alt allele, else 152 (see uninformative_support and
+                       other_alt_support)
 base_differs_from_ref  254 if the read's base differs from the reference, else 50
 insert_size            254 * min(|TLEN|, 1000) / 1000, truncated (0 for a read without a mate)
 homopolymer_weighted   254 * min(run, 30) / 30, truncated: run = length of the run of equal bases the base
@@ -68,6 +69,9 @@ BASE_PIXEL = np.array([0, 250, 30, 180, 100, 0, 0], dtype=np.uint8)
 QUALITY_PIXEL = (254 * np.minimum(np.arange(256), 40) / 40).astype(np.uint8)
 STRAND_PIXEL = {False: 70, True: 240}
 SUPPORTS, NOT_SUPPORTS = 254, 152
+#: DeepVariant's read_supports_variant pixel, with ``--add_supporting_other_alt_color``, of a read that carries
+#: another alt allele of the candidate's site (other_allele_supporting_read_alpha 0.3 instead of 0.6)
+OTHER_ALT_SUPPORTS = int(254 * 0.3)
 DIFFERS, MATCHES = 254, 50
 INDEL_DRAWINGS = ("deepvariant", "lowcov")
 
@@ -85,6 +89,13 @@ class PileupConfig:
     #: realigner finds it. DeepVariant draws such a read as not supporting (152, the default); another value
     #: (lowcov's option, not DeepVariant's) lets the network tell it from a read that shows the reference.
     uninformative_support: int = NOT_SUPPORTS
+    #: read_supports_variant pixel of a read that carries another alt allele found at the candidate's site (the
+    #: second alt of a 1/2 site). DeepVariant draws it as not supporting (152) unless make_examples runs with
+    #: ``--add_supporting_other_alt_color`` (:data:`OTHER_ALT_SUPPORTS`, 76; deepvariant/pileup_channel_lib.h,
+    #: ``ReadSupportsAlt`` returns 2 for such a read). With 152, a 1/2 site's image for one alt shows no
+    #: reference read and a third base in the other reads, labelled het, which is also what a hom-alt site with
+    #: one sequencing error looks like at low coverage.
+    other_alt_support: int = NOT_SUPPORTS
 
     def __post_init__(self):
         if self.indel_drawing not in INDEL_DRAWINGS:
@@ -92,8 +103,9 @@ class PileupConfig:
         unknown = set(self.channels) - set(DRAWABLE_CHANNELS)
         if unknown:
             raise ValueError(f"unknown pileup channel(s) {sorted(unknown)}; available: {DRAWABLE_CHANNELS}")
-        if not 0 < self.uninformative_support <= 254:
-            raise ValueError(f"uninformative_support must be a pixel value in 1-254, got {self.uninformative_support}")
+        for name in ("uninformative_support", "other_alt_support"):
+            if not 0 < getattr(self, name) <= 254:
+                raise ValueError(f"{name} must be a pixel value in 1-254, got {getattr(self, name)}")
         if self.width % 2 == 0:
             raise ValueError(f"pileup width must be odd so the candidate sits in the centre column, got {self.width}")
 
@@ -212,16 +224,20 @@ def _draw(image, ref_rows, slots, first, ref_cols, ref_run_pixels, rows, support
 
 
 def draw(config: PileupConfig, centre: int, ref_cols: np.ndarray, reads: LaidOutReads, rows: np.ndarray,
-         supports: np.ndarray, window_codes: np.ndarray, uninformative: np.ndarray | None = None) -> np.ndarray:
+         supports: np.ndarray, window_codes: np.ndarray, uninformative: np.ndarray | None = None,
+         other_alt: np.ndarray | None = None) -> np.ndarray:
     """The image centred on reference position ``centre``. ``ref_cols`` are the reference's base codes
     for the image's columns (``centre - half_width`` ...; 0 past the contig ends); ``rows`` the indices
-    of the reads to draw, in row order, ``supports`` whether each carries the candidate's allele and
+    of the reads to draw, in row order, ``supports`` whether each carries the candidate's allele,
     ``uninformative`` (optional) whether it fits the allele and the reference equally well (drawn with
-    ``config.uninformative_support`` unless it supports); ``window_codes`` the reference's codes from
-    ``reads.window_start``."""
+    ``config.uninformative_support`` unless it supports) and ``other_alt`` (optional) whether it carries
+    another alt allele of the site (drawn with ``config.other_alt_support`` unless it supports);
+    ``window_codes`` the reference's codes from ``reads.window_start``."""
     support_pixels = np.full(len(rows), NOT_SUPPORTS, np.uint8)
     if uninformative is not None:
         support_pixels[np.asarray(uninformative, np.bool_)] = config.uninformative_support
+    if other_alt is not None:
+        support_pixels[np.asarray(other_alt, np.bool_)] = config.other_alt_support
     support_pixels[np.asarray(supports, np.bool_)] = SUPPORTS
     image = np.zeros((config.height, config.width, len(config.channels)), dtype=np.uint8)
     ins_first, ins_count = _events_per_read(reads.ins_read, len(reads))
