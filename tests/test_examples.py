@@ -148,3 +148,28 @@ def test_indel_emphasis_copies_the_low_coverage_indel_examples_only(tmp_path, di
             rule.copies_of(False, 1, 0.3)] == [0, 1, 0, 0]
     with pytest.raises(ValueError, match="copies"):
         IndelEmphasis(copies=0)
+
+
+def test_a_fraction_listed_twice_is_another_subset_of_the_reads(tmp_path, diploid_sample):
+    args = (diploid_sample["bam"], diploid_sample["fasta"])
+    kwargs = dict(truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+
+    def images_by_site(fractions, name):
+        config = ExamplesConfig(mode="training", threads=1, read_fractions=fractions, seed=7)
+        examples = make_examples(*args, tmp_path / name, ["chr1"], config, **kwargs)
+        data = examples.load()
+        by_site: dict = {}
+        for position, image in zip(data.meta["position"].tolist(), data.images):
+            by_site.setdefault(position, set()).add(image.tobytes())
+        return examples, by_site
+
+    once, single = images_by_site((0.5,), "once")
+    twice, double = images_by_site((0.5, 0.5), "twice")
+    assert len(twice) == 2 * len(once)
+    # the first copy is the same subset as before; the second is another one, so images differ at every site
+    assert all(single[site] <= double[site] and len(double[site]) == 2 for site in single)
+    assert [r["replicate"] for r in twice.info["regions"]] == [0, 1]
+    with pytest.raises(ValueError, match="1.0 more than once"):
+        ExamplesConfig(read_fractions=(1.0, 1.0))
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        ExamplesConfig(read_fractions=(0.5, 0.0))

@@ -104,7 +104,8 @@ class ExamplesConfig:
     #: a model trained with them is measured on the tune contig: issue 16)
     allele_pairs: bool = False
     #: make examples at each of these fractions of the reads (templates kept by name, like
-    #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way
+    #: ``samtools view -s``): DeepVariant's training data mixes coverages the same way. A fraction listed again
+    #: is another subset of the reads (sampled with the next seed), as a second downsampled copy of a BAM is
     read_fractions: tuple[float, ...] = (1.0,)
     #: how candidates get their labels (see LABELERS)
     labeler: str = "haplotype"
@@ -116,6 +117,10 @@ class ExamplesConfig:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.labeler not in LABELERS:
             raise ValueError(f"labeler must be one of {LABELERS}, got {self.labeler!r}")
+        if not self.read_fractions or not all(0.0 < f <= 1.0 for f in self.read_fractions):
+            raise ValueError(f"read_fractions must be in (0, 1], got {self.read_fractions}")
+        if self.read_fractions.count(1.0) > 1:
+            raise ValueError("read_fractions lists 1.0 more than once: every copy would hold the same reads")
 
 
 @dataclass(frozen=True)
@@ -261,11 +266,11 @@ def _label(cands: Sequence, labeler: str, truth_alleles: dict, truths, fetch, co
 
 def _run_region(task) -> dict:
     """Worker: all examples of one region into one part file; returns its counts."""
-    bam_path, fasta_path, region, fraction, config, truth_vcf, confident_bed, part_path = task
+    bam_path, fasta_path, region, fraction, config, truth_vcf, confident_bed, part_path, replicate = task
     if fraction < 1.0:
-        config = replace(config, reads=replace(config.reads, keep_fraction=fraction, keep_seed=config.seed))
+        config = replace(config, reads=replace(config.reads, keep_fraction=fraction, keep_seed=config.seed + replicate))
     rng = np.random.default_rng([config.seed, zlib.crc32(region.contig.encode()), region.start,
-                                 int(fraction * 1000)])
+                                 int(fraction * 1000)] + ([replicate] if replicate else []))
     confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
     images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
     label_changes: Counter = Counter()
@@ -319,7 +324,8 @@ def _run_region(task) -> dict:
     else:
         shape = None
     counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
-    return {"region": str(region), "read_fraction": fraction, "part": str(part_path) if images else None, "n_examples": len(images),
+    return {"region": str(region), "read_fraction": fraction, "replicate": replicate,
+            "part": str(part_path) if images else None, "n_examples": len(images),
             "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
             "label_changes": dict(label_changes),
             "labels_sha256": hashlib.sha256(np.array(labels, np.int8).tobytes()).hexdigest(),
@@ -459,19 +465,22 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
     returns ``example_info.json``'s fields but ``params``."""
     parts_dir = work_dir / ".parts"
     parts_dir.mkdir(parents=True)
-    pieces = [(region, fraction) for fraction in config.read_fractions
+    fractions = [(fraction, config.read_fractions[:i].count(fraction))  # (fraction, how many times listed before)
+                 for i, fraction in enumerate(config.read_fractions)]
+    pieces = [(region, fraction, replicate) for fraction, replicate in fractions
               for region in split_regions(wanted, config.region_size)]
     tasks = [(str(bam), str(reference), region, fraction, config, str(truth_vcf) if truth_vcf else None,
-              str(confident_bed) if confident_bed else None, parts_dir / f"part-{i:05d}.npz")
-             for i, (region, fraction) in enumerate(pieces)]
+              str(confident_bed) if confident_bed else None, parts_dir / f"part-{i:05d}.npz", replicate)
+             for i, (region, fraction, replicate) in enumerate(pieces)]
     started = time.perf_counter()
     if tasks:
         _load_kernels(tasks[0])
     log.info("make_examples (%s): %d regions of %s", config.mode, len(tasks), bam)
     shards_on = {"scheduler": scheduler, "threads": max(1, config.threads)}
     results = run_shards(_run_region, tasks, description=f"make_examples {config.mode}",
-                         labels=[f"{region} (reads x{fraction:g})" for region, fraction in pieces],
-                         weights=[region.end - region.start for region, _ in pieces], unit="bp", **shards_on)
+                         labels=[f"{region} (reads x{fraction:g}{f', copy {r + 1}' if r else ''})"
+                                 for region, fraction, r in pieces],
+                         weights=[region.end - region.start for region, *_ in pieces], unit="bp", **shards_on)
     parts = [(Path(r["part"]), r["n_examples"]) for r in results if r["part"]]
     if config.mode == "training":
         shards = _shuffle_parts(parts, work_dir, config.examples_per_shard, config.seed, shards_on)
