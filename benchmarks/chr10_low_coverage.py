@@ -89,13 +89,12 @@ genome's chr1: INDEL 0.9533 / 0.9051, 0.9562 / 0.9159, 0.9581 / 0.9217, 0.9496 /
 (50 %: +0.0048, +0.0156, +0.0214, +0.0028); SNP 0.9984 / 0.9790, 0.9988 / 0.9802, 0.9988 / 0.9810, 0.9986 / 0.9796
 against ALL 0.9984 / 0.9794 (full: -0.0000, +0.0004, +0.0004, +0.0002; 50 %: -0.0004, +0.0008, +0.0016, +0.0002).
 The book's seed is the best of four on demo chr1 and the worst on the seed-7 genome. The SNP shortfall at 50 % is
-hom-alt sites called het (book's seed: 6, bcftools 0), four of them with no read showing the reference base: one read shows a
-third base or a deletion there (chr1:454083, 1585278, 1924676; seed-7 genome 848548, 1517010, 1902035, 2026873). The
-demo's training set teaches the opposite (SNP examples at depth 5-15 with one read not carrying the alt: when that
-read shows a third base, 135 hom-alt against 4 het; when it shows the reference, 67 against 118), but the network
-does not look:
-on chr1:848548 of the seed-7 genome it gives het 0.53 / hom-alt 0.47, 0.55 / 0.45 with that read's base made the
-reference's, and hom-alt 0.96 with the read removed.
+hom-alt sites called het (book's seed: 6, bcftools 0), four of them with no read showing the reference base: one read
+shows a third base or a deletion there (chr1:454083, 1585278, 1924676; seed-7 genome 848548, 1517010, 1902035,
+2026873). The demo's one-copy training set teaches the opposite (SNP examples at depth 5-15 with one read not carrying
+the alt: when that read shows a third base, 135 hom-alt against 4 het; when it shows the reference, 67 against 118),
+but the network does not look: on chr1:848548 of the seed-7 genome it gives het 0.53 / hom-alt 0.47, 0.55 / 0.45 with
+that read's base made the reference's, and hom-alt 0.96 with the read removed.
 realign_pruned_homopolymer_other_alt (DeepVariant's ``--add_supporting_other_alt_color``: reads carrying another alt
 allele of the site drawn 76 instead of 152, so a 1/2 site's image for one alt no longer looks like a hom-alt site with
 an error read; 171 of the 172 het training examples with no reference read and a third base were such 1/2 sites):
@@ -110,11 +109,13 @@ realign_pruned_homopolymer with the same training seed, full / 50 %: chr10 SNP +
 INDEL -0.0078 [-0.0136, -0.0020] / -0.0003 [-0.0107, +0.0114], hom-alt SNPs called het at 50 % 4 -> 1; demo chr1 with
 seeds 2024, 3, 5, 11: SNP at 50 % +0.0006, +0.0004, +0.0010, +0.0024 [+0.0010, +0.0039], INDEL at 50 % +0.0034,
 +0.0036, +0.0069, +0.0125 [+0.0022, +0.0233], INDEL at full +0.0008, +0.0052, +0.0009, +0.0067; seed-7 genome's chr1,
-seed 2024: SNP +0.0002 / +0.0026 [+0.0004, +0.0053], INDEL +0.0001 / +0.0050. Its own figures on demo chr1 (seeds 2024,
+seed 2024: SNP +0.0002 / +0.0026 [+0.0004, +0.0053], INDEL +0.0001 / +0.0050; seed 11: SNP +0.0002 / +0.0024,
+INDEL +0.0037 / +0.0067. Its own figures on demo chr1 (seeds 2024,
 3, 5, 11), full / 50 %: INDEL 0.9567 / 0.9163, 0.9602 / 0.9163, 0.9619 / 0.9184, 0.9590 / 0.9096 (50 % against PASS
 +0.0118, +0.0118, +0.0139, +0.0051); SNP 0.9994 / 0.9831, 0.9998 / 0.9827, 0.9990 / 0.9831, 0.9992 / 0.9841 (50 %
 against ALL -0.0005, -0.0009, -0.0005, +0.0005). Seed-7 genome, seed 2024: INDEL 0.9534 / 0.9101 (PASS +0.0098), SNP
-0.9986 / 0.9816 (ALL +0.0002 / +0.0022).
+0.9986 / 0.9816 (ALL +0.0002 / +0.0022); seed 11: INDEL 0.9533 / 0.9097 (PASS +0.0094), SNP 0.9988 / 0.9820 (ALL
++0.0004 / +0.0026).
 """
 from __future__ import annotations
 
