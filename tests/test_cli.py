@@ -89,6 +89,9 @@ def test_stage_commands_refuse_bad_input_with_the_reason(tmp_path, diploid_sampl
                      str(sample["bam"]), "--channel_list", "BASE_CHANNELS,gc_content",
                      "--examples", str(tmp_path / "gc")]) == 1
     assert "unknown channel(s) ['gc_content']" in caplog.text
+    assert cli.main(["make-examples", "--mode", "training", "--ref", str(sample["fasta"]), "--reads",
+                     str(sample["bam"]), "--read_fractions", "1.0", "1.0", "--examples", str(tmp_path / "twice")]) == 1
+    assert "1.0 more than once" in caplog.text and not (tmp_path / "twice").exists()
     assert cli.main(["train", "--config=dv_config.py:exome", "--experiment_dir", str(tmp_path / "m")]) == 1
     assert "wgs" in caplog.text
     assert cli.main(["train", "--experiment_dir", str(tmp_path / "m"), "--config.batch_size=2"]) == 1

@@ -549,6 +549,20 @@ def _region_list(text: str | None, lengths: dict[str, int]) -> list[Region]:
     return regions
 
 
+def _cli_config(args, channels: tuple[str, ...]) -> ExamplesConfig:
+    """The ExamplesConfig the command line asks for (ValueError names a setting it refuses)."""
+    return ExamplesConfig(
+        pileup=PileupConfig(channels=channels, other_alt_support=OTHER_ALT_SUPPORTS
+                            if args.add_supporting_other_alt_color else NOT_SUPPORTS),
+        mode=args.mode, threads=args.threads, seed=args.seed, labeler=args.labeler_algorithm.split("_")[0],
+        read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
+        reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),
+        candidates=replace(CandidateConfig(), min_base_quality=args.min_base_quality,
+                           min_snp_count=args.vsc_min_count_snps, min_snp_fraction=args.vsc_min_fraction_snps,
+                           min_indel_count=args.vsc_min_count_indels,
+                           min_indel_fraction=args.vsc_min_fraction_indels))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``lowcov make-examples``: DeepVariant's make_examples flags where they mean the same."""
     import argparse
@@ -575,7 +589,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--downsample_fraction", type=float, default=1.0,
                         help="keep this fraction of read templates (by name, as samtools view -s)")
     parser.add_argument("--read_fractions", type=float, nargs="+", default=None,
-                        help="lowcov: make examples at each of these fractions (overrides --downsample_fraction)")
+                        help="lowcov: make examples at each of these fractions (overrides --downsample_fraction); "
+                             "a fraction listed again is another, independent subset of the reads")
     parser.add_argument("--threads", type=int, default=ExamplesConfig().threads,
                         help="local worker processes (1: none); ignored with --scheduler")
     parser.add_argument("--scheduler", default=None,
@@ -606,16 +621,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             channels = parse_channel_list(args.channel_list)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-        config = ExamplesConfig(
-            pileup=PileupConfig(channels=channels, other_alt_support=OTHER_ALT_SUPPORTS
-                                if args.add_supporting_other_alt_color else NOT_SUPPORTS),
-            mode=args.mode, threads=args.threads, seed=args.seed, labeler=args.labeler_algorithm.split("_")[0],
-            read_fractions=tuple(args.read_fractions or (args.downsample_fraction,)),
-            reads=ReadFilter(min_mapping_quality=args.min_mapping_quality),
-            candidates=replace(CandidateConfig(), min_base_quality=args.min_base_quality,
-                               min_snp_count=args.vsc_min_count_snps, min_snp_fraction=args.vsc_min_fraction_snps,
-                               min_indel_count=args.vsc_min_count_indels,
-                               min_indel_fraction=args.vsc_min_fraction_indels))
+        try:
+            config = _cli_config(args, channels)
+        except ValueError as exc:
+            raise InputError(f"make_examples settings: {exc}") from None
         from .dvexamples import export_example_set, is_deepvariant_path
 
         deepvariant_format = is_deepvariant_path(args.examples)
