@@ -364,10 +364,10 @@ def print_breakdown(errors: pd.DataFrame, label: str) -> None:
     wrong = errors[(errors.side == "TRUTH") & (errors.kind == "SNP") & (errors.genotype == "homalt")
                    & (errors.match != ".")]
     if not wrong.empty:
+        def sites_by_reads(reads: pd.Series) -> dict:
+            return reads.clip(upper=2).map({0: "0", 1: "1", 2: "2+"}).value_counts().to_dict()
         print(f"{label}: {len(wrong)} hom-alt SNPs called with another genotype; reference reads there:",
-              wrong.reference_reads.clip(upper=2).map({0: "0", 1: "1", 2: "2+"}).value_counts().to_dict(),
-              "third-base or deletion reads:", wrong.other_reads.clip(upper=2).map({0: "0", 1: "1", 2: "2+"})
-              .value_counts().to_dict())
+              sites_by_reads(wrong.reference_reads), "third-base or deletion reads:", sites_by_reads(wrong.other_reads))
 
 
 def model_name(variant: str, model: str, train_seed: int | None = None) -> str:

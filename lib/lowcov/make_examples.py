@@ -201,9 +201,10 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
     all_reads = np.arange(len(reads))
     out = []
     pairs = allele_pairs(candidates) if config.allele_pairs else []
-    by_position: dict[int, list] = {}
-    for cand in candidates:
-        by_position.setdefault(cand.pos, []).append(cand)
+    by_position: dict[int, list] = {}  # a site's alt alleles, for drawing another alt's reads apart
+    if pileup.other_alt_support != NOT_SUPPORTS:
+        for cand in candidates:
+            by_position.setdefault(cand.pos, []).append(cand)
     for cand in sorted(candidates + pairs, key=lambda c: (c.pos, len(c.keys), c.ref, c.alt)):
         centre = cand.anchor
         codes_here = reads.code_at(all_reads, centre)
@@ -216,14 +217,9 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
         # a pair's image marks the reads that carry either of its alleles
         members = getattr(cand, "members", ()) or (cand,)
         supports = _carriers(members, covering, indels, codes_here)
-        tied = np.zeros(len(covering), dtype=bool)
-        for member in members:
-            if member.is_indel:
-                tied |= np.array([member.key in uninformative.get(int(i), ()) for i in covering], dtype=bool)
-        other_alt = None
-        if pileup.other_alt_support != NOT_SUPPORTS:
-            others = [c for c in by_position.get(cand.pos, ()) if c not in members]
-            other_alt = _carriers(others, covering, indels, codes_here) if others else None
+        tied = _carriers([m for m in members if m.is_indel], covering, uninformative, codes_here)
+        others = [c for c in by_position.get(cand.pos, ()) if c not in members]
+        other_alt = _carriers(others, covering, indels, codes_here) if others else None
         # reference codes for the image's columns (zeros past the contig ends)
         ref_cols = np.zeros(pileup.width, dtype=np.uint8)
         lo = centre - half
@@ -234,8 +230,9 @@ def _examples_for_partition(records: RecordTable, name_rank: np.ndarray, fasta, 
 
 
 def _carriers(alleles: Sequence, covering: np.ndarray, indels: dict, codes_here: np.ndarray) -> np.ndarray:
-    """Whether each covering read carries any of ``alleles`` (indels by their normalised key, SNPs by the base
-    at the anchor)."""
+    """Whether each covering read carries any of ``alleles``: indels by their normalised key among the read's
+    (``indels``: read -> keys, the keys it carries or, for the realigner's ties, fits as well as the reference),
+    SNPs by the base at the anchor."""
     carries = np.zeros(len(covering), dtype=bool)
     for allele in alleles:
         if allele.is_indel:

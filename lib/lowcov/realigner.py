@@ -43,8 +43,9 @@ allele fits strictly better than the reference: a read that fits both spells no 
 
 A read whose best alignment differs from the mapper's (another haplotype, clipped bases that now align, a
 mismatching end now clipped) is written as a new BAM record (position and CIGAR changed, everything else
-kept), so the rest of make_examples reads it as it reads the mapper's. Realigned reads that reach into an alternate haplotype's allele are reported as carrying it,
-also when they end inside an insertion (their CIGAR then ends in ``I``).
+kept), so the rest of make_examples reads it as it reads the mapper's. Realigned reads that reach into an
+alternate haplotype's allele are reported as carrying it, also when they end inside an insertion (their CIGAR
+then ends in ``I``).
 
 Cost (issue 16, on a shared 2-core machine, CPU time of one worker on chr2:1-400,000): ~0.9-1.0 s for
 ~800 examples with and without realignment, i.e. within the measurement's noise (well under 0.5 ms per
@@ -193,8 +194,9 @@ def _best_placements(buf, offsets, reads, unclipped_start, unclipped_end, hap_co
                      hap_delta, hap_start, code_of_nibble, missing_quality, match, mismatch, ties_to_alternate):
     """For each read (indices into ``offsets``): the haplotype with the best local ungapped alignment (-1:
     none fits), the read's offset on it, the aligned stretch [first, end) of the read, and each haplotype's
-    best score for the read (0 where it does not fit). Haplotype 0 is the reference and is tried first; an alternate haplotype scoring as well as the best so far wins when ``ties_to_alternate``
-    (DeepVariant's rule; the last such haplotype, as its loop keeps it), otherwise only when strictly better.
+    best score for the read (0 where it does not fit). Haplotype 0 is the reference and is tried first; an
+    alternate haplotype scoring as well as the best so far wins when ``ties_to_alternate`` (DeepVariant's rule;
+    the last such haplotype, as its loop keeps it), otherwise only when strictly better.
     ``hap_anchor``/``hap_delta``: each allele's anchor (reference position) and length change; positions
     after the anchor move by ``delta`` on the haplotype."""
     n_haps = len(hap_anchor)
