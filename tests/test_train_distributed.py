@@ -251,3 +251,46 @@ def test_free_port_is_on_the_loopback_and_unused():
     port = free_port()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))
+
+
+RACE_JOB = """
+import os, signal, time
+if os.environ["RANK"] == "1":
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+else:
+    time.sleep(0.52)  # what gloo does to the survivor a moment later
+    raise RuntimeError("Connection closed by peer")
+"""
+
+
+def test_a_killed_rank_is_named_even_when_torchrun_observes_its_peer_fail_first(tmp_path):
+    """torchrun's own report names the lower rank when both fail within its clock's second; the error names the
+    rank that was killed, whose death made the other fail."""
+    from lowcov.train.distributed import _failure
+
+    job = tmp_path / "race.py"
+    job.write_text(RACE_JOB)
+    logs = tmp_path / "logs"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc-per-node=2",
+                          "--master-addr=127.0.0.1", f"--master-port={free_port()}", "--max-restarts=0",
+                          f"--log-dir={logs}", "--tee=3", str(job)],
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert run.returncode == 1 and "(SIGKILL)" in run.stderr
+    error = _failure(2, run.returncode, run.stderr, logs)
+    assert error.rank == 1
+    assert "rank 1 failed first (exit code -9" in str(error) and "SIGKILL" in str(error)
+
+
+def test_torchrun_stopping_the_survivors_with_sigterm_does_not_make_them_the_cause():
+    from lowcov.train.distributed import _first_failure
+
+    report = "\n".join([
+        "rank_process FAILED", "-" * 60, "Failures:", "[1]:", "  rank      : 1 (local_rank: 1)",
+        "  exitcode  : -15 (pid: 11)  (SIGTERM)", "  traceback : Signal 15 (SIGTERM) received by PID 11", "-" * 60,
+        "Root Cause (first observed failure):", "[0]:", "  rank      : 0 (local_rank: 0)",
+        "  exitcode  : 1 (pid: 10) ", "  traceback : To enable traceback see: https://pytorch.org/docs", "=" * 60])
+    assert _first_failure(report)["rank"].startswith("0 ")
+    killed = report.replace("-15 (pid: 11)  (SIGTERM)", "-9 (pid: 11)  (SIGKILL)")
+    assert _first_failure(killed)["rank"].startswith("1 ")
+    assert _first_failure("no report at all") == {}

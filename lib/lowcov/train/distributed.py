@@ -225,27 +225,56 @@ def _rank_log(log_dir: Path, rank: int) -> Path | None:
     return found[-1] if found else None
 
 
-def _root_cause(torchrun_output: str) -> dict[str, str]:
-    """The fields of torchrun's "Root Cause (first observed failure)" report (rank, exitcode, traceback ...)."""
-    fields: dict[str, str] = {}
-    block = torchrun_output.rpartition("Root Cause")[2]
+_FAILURE_FIELDS = ("time", "host", "rank", "exitcode", "error_file", "traceback")
+
+
+def _reported_failures(torchrun_output: str) -> list[dict[str, str]]:
+    """Every failure in torchrun's closing report, the "Root Cause (first observed failure)" first, then the
+    others it lists under "Failures:"; each with its fields (rank, exitcode, traceback ...)."""
+    report = torchrun_output.rpartition("Failures:")
+    report_text = report[1] + report[2] if report[1] else torchrun_output.rpartition("Root Cause")[2]
+    root: list[dict[str, str]] = []
+    others: list[dict[str, str]] = []
+    target = others
+    current: dict[str, str] | None = None
     key = None
-    for line in block.splitlines()[1:]:
-        if line.startswith("===") or (line.startswith("[") and fields):
-            break
+    for line in report_text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Root Cause"):
+            target, current = root, None
+            continue
+        if stripped.startswith("[") and stripped.endswith("]:"):
+            current, key = {}, None
+            target.append(current)
+            continue
+        if current is None or stripped.startswith(("===", "---")):
+            current = None if stripped.startswith(("===", "---")) else current
+            continue
         name, colon, value = line.partition(":")
-        if colon and name.strip() in ("time", "host", "rank", "exitcode", "error_file", "traceback"):
+        if colon and name.strip() in _FAILURE_FIELDS:
             key = name.strip()
-            fields[key] = value.strip()
-        elif key == "traceback" and line.strip():
-            fields[key] += "\n" + line.rstrip()
-    return fields
+            current[key] = value.strip()
+        elif key == "traceback" and stripped:
+            current[key] += "\n" + line.rstrip()
+    return [failure for failure in root + others if failure]
 
 
-def _failing_rank(root_cause: dict[str, str], log_dir: Path, nproc: int) -> int | None:
-    """The rank torchrun names as the first failure, else the first rank whose log holds a traceback."""
+def _first_failure(torchrun_output: str) -> dict[str, str]:
+    """The failure that caused the others. torchrun names as root cause the failure it observed first, with
+    times to the second and ties going to the lower rank, so when a rank is killed its peer failing a moment
+    later on the broken connection ("Connection closed by peer") is often named instead. A rank ended by a
+    signal other than the SIGTERM torchrun sends to stop the survivors did not fail because of a peer: it
+    comes first."""
+    failures = _reported_failures(torchrun_output)
+    killed = [failure for failure in failures
+              if "(SIG" in failure.get("exitcode", "") and "(SIGTERM)" not in failure["exitcode"]]
+    return (killed or failures or [{}])[0]
+
+
+def _failing_rank(failure: dict[str, str], log_dir: Path, nproc: int) -> int | None:
+    """The rank of ``failure`` (torchrun's report), else the first rank whose log holds a traceback."""
     try:
-        return int(root_cause["rank"].split()[0])
+        return int(failure["rank"].split()[0])
     except (KeyError, ValueError, IndexError):
         pass
     for rank in range(nproc):
@@ -275,7 +304,7 @@ def _terminate(process: subprocess.Popen, grace_seconds: float = 30.0) -> None:
 
 def _failure(nproc: int, exit_code: int, torchrun_output: str, log_dir: Path) -> DistributedTrainingError:
     """The error for a run torchrun ended with ``exit_code``: the first failing rank, how it ended, its log."""
-    cause = _root_cause(torchrun_output)
+    cause = _first_failure(torchrun_output)
     rank = _failing_rank(cause, log_dir, nproc)
     log_path = _rank_log(log_dir, rank) if rank is not None else None
     log_tail = _tail(log_path)
