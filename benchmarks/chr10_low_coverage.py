@@ -126,7 +126,9 @@ features batch-normalised (its read-count features reached the classifier with w
 while they are ~10 times smaller) chr10 +0.0012 / -0.0181 [-0.0322, -0.0079], chr1 +0.0002 / -0.0015; twice the
 training sites (the demo's and the seed-7 genome's training examples together, 89,731, 2 epochs, 2,806 steps) chr10
 +0.0004 / -0.0018, chr1 +0.0002 / +0.0101, 7 hom-alt SNPs still called het at 50 %: more data of the same kind does
-not close the SNP gap. ``--likelihood`` adds a yardstick (:func:`likelihood_snp_calls`: the simulator's own
+not close the SNP gap; no weight decay (``config.weight_decay=0``) chr10 -0.0020 [-0.0038, 0.0000] / -0.0021, chr1
++0.0000 / -0.0018; the per-read branch given base quality times read-supports-variant and times
+base-differs-from-reference as two more inputs (code not kept) chr10 -0.0012 / +0.0027, chr1 -0.0004 / +0.0008. ``--likelihood`` adds a yardstick (:func:`likelihood_snp_calls`: the simulator's own
 substitution model, priors fitted to the judged contig's truth). At 50 % it beats both callers: SNP F1 demo chr1
 0.9885 [0.9854, 0.9913] (bcftools ALL +0.0049 [+0.0015, +0.0084], fraction_copies -0.0054 [-0.0100, -0.0014]),
 seed-7 chr1 0.9864 (model -0.0048 [-0.0076, -0.0018]), demo chr10 0.9895 (model -0.0028 [-0.0057, +0.0007]); at
@@ -137,7 +139,8 @@ barely reads base quality: on the book's training images (8 of 23 shards) of SNP
 at depth 6-12, the share
 labelled het is 2.4 %, 15 % and 58 % for the supporting bases' mean quality below 20, 20-25 and 25-30, and the
 model's mean het probability 0.10, 0.16 and 0.32; setting both supporting bases of chr1:193473 (an error pair) to
-Q10, Q20, Q30 and Q40 gives het 0.44, 0.49, 0.54 and 0.59.
+Q10, Q20, Q30 and Q40 gives het 0.44, 0.49, 0.54 and 0.59. Every model above is as insensitive (Q10 -> Q40 moves het
+by 0.01-0.27 on four such sites), the one given quality products as inputs included.
 """
 from __future__ import annotations
 
