@@ -140,7 +140,7 @@ at depth 6-12, the share
 labelled het is 2.4 %, 15 % and 58 % for the supporting bases' mean quality below 20, 20-25 and 25-30, and the
 model's mean het probability 0.10, 0.16 and 0.32; setting both supporting bases of chr1:193473 (an error pair) to
 Q10, Q20, Q30 and Q40 gives het 0.44, 0.49, 0.54 and 0.59. Every model above is as insensitive (Q10 -> Q40 moves het
-by 0.01-0.27 on four such sites), the one given quality products as inputs included.
+by 0.00-0.27 on four such sites), the one given quality products as inputs included.
 """
 from __future__ import annotations
 
