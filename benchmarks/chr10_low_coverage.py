@@ -157,7 +157,7 @@ import pysam
 from lowcov import bootstrap
 from lowcov.benchmark.regions import RegionSet
 from lowcov.downsample import downsample_bam, extract_contig
-from lowcov.fileio import publish, temporary_name
+from lowcov.fileio import atomic_output
 from lowcov.layout import Layout
 from lowcov.make_examples import ExamplesConfig, IndelEmphasis
 from lowcov.pileup import OTHER_ALT_SUPPORTS, WGS_CHANNELS, PileupConfig
@@ -303,18 +303,19 @@ LIKELIHOOD = "likelihood_snp"
 def _snp_priors(truth_vcf: Path, confident: RegionSet, contig: str) -> dict[str, float]:
     """Per-base rates of het, hom-alt and het-alt (1/2) SNPs among the truth's records in the contig's confident
     regions: the likelihood caller's priors, fitted to the contig it is judged on."""
-    counts = {"het": 0, "hom": 0, "hetalt": 0}
+    starts, kinds = [], []
     with pysam.VariantFile(str(truth_vcf)) as truth:
         for record in truth.fetch(contig):
             genotype = record.samples[0]["GT"]
             if (genotype is None or None in genotype or not any(genotype) or len(record.ref) != 1
-                    or any(len(alt) != 1 for alt in record.alts)
-                    or not confident.covers(contig, np.array([record.start]), np.array([record.stop]))[0]):
+                    or any(len(alt) != 1 for alt in record.alts)):
                 continue
-            kind = "hom" if len(set(genotype)) == 1 else ("hetalt" if 0 not in genotype else "het")
-            counts[kind] += 1
+            starts.append(record.start)
+            kinds.append("hom" if len(set(genotype)) == 1 else ("hetalt" if 0 not in genotype else "het"))
+    starts_array = np.array(starts, dtype=np.int64)
+    confident_kinds = np.array(kinds)[confident.covers(contig, starts_array, starts_array + 1)]
     length = confident.size(contig)
-    return {kind: count / length for kind, count in counts.items()}
+    return {kind: int((confident_kinds == kind).sum()) / length for kind in ("het", "hom", "hetalt")}
 
 
 def _log_likelihood(bases: np.ndarray, errors: np.ndarray, first: int, second: int) -> float:
@@ -346,8 +347,7 @@ def likelihood_snp_calls(tune: ContigLayout, dataset: str) -> Path:
     base_index = np.full(256, -1, np.int8)
     base_index[np.frombuffer(b"ACGT", np.uint8)] = np.arange(4)
     reference_index = base_index[reference]
-    tmp = temporary_name(out)
-    with pysam.AlignmentFile(str(bam_path)) as bam:
+    with pysam.AlignmentFile(str(bam_path)) as bam, atomic_output(out) as tmp:
         counts = np.array(bam.count_coverage(contig, 0, len(sequence), quality_threshold=0, read_callback="all"),
                           dtype=np.int64)
         known = np.flatnonzero(reference_index >= 0)
@@ -382,8 +382,8 @@ def likelihood_snp_calls(tune: ContigLayout, dataset: str) -> Path:
                 record.samples["SAMPLE"]["GT"] = tuple(0 if allele == ref else 1 + alts.index(allele)
                                                        for allele in (first, second))
                 vcf.write(record)
-    pysam.tabix_index(str(tmp), preset="vcf", force=True)
-    return publish(tmp, out)
+        pysam.tabix_index(str(tmp), preset="vcf", force=True)
+    return out
 
 
 def _benchmark_records(prefix: Path) -> pd.DataFrame:

@@ -231,32 +231,27 @@ _FAILURE_FIELDS = ("time", "host", "rank", "exitcode", "error_file", "traceback"
 def _reported_failures(torchrun_output: str) -> list[dict[str, str]]:
     """Every failure in torchrun's closing report, the "Root Cause (first observed failure)" first, then the
     others it lists under "Failures:"; each with its fields (rank, exitcode, traceback ...)."""
-    report = torchrun_output.rpartition("Failures:")
-    report_text = report[1] + report[2] if report[1] else torchrun_output.rpartition("Root Cause")[2]
-    root: list[dict[str, str]] = []
-    others: list[dict[str, str]] = []
-    target = others
-    current: dict[str, str] | None = None
-    key = None
-    for line in report_text.splitlines():
+    start = torchrun_output.rfind("Failures:")
+    if start < 0:
+        start = max(torchrun_output.rfind("Root Cause"), 0)
+    failures: list[tuple[bool, dict[str, str]]] = []  # (is the root cause, fields)
+    in_root_cause, current, key = False, None, None
+    for line in torchrun_output[start:].splitlines():
         stripped = line.strip()
-        if stripped.startswith("Root Cause"):
-            target, current = root, None
-            continue
-        if stripped.startswith("[") and stripped.endswith("]:"):
-            current, key = {}, None
-            target.append(current)
-            continue
-        if current is None or stripped.startswith(("===", "---")):
-            current = None if stripped.startswith(("===", "---")) else current
-            continue
         name, colon, value = line.partition(":")
-        if colon and name.strip() in _FAILURE_FIELDS:
+        if stripped.startswith("Root Cause"):
+            in_root_cause, current = True, None
+        elif stripped.startswith("[") and stripped.endswith("]:"):
+            current, key = {}, None
+            failures.append((in_root_cause, current))
+        elif stripped.startswith(("===", "---")):
+            current = None
+        elif current is not None and colon and name.strip() in _FAILURE_FIELDS:
             key = name.strip()
             current[key] = value.strip()
-        elif key == "traceback" and stripped:
+        elif current is not None and key == "traceback" and stripped:
             current[key] += "\n" + line.rstrip()
-    return [failure for failure in root + others if failure]
+    return [fields for root, fields in sorted(failures, key=lambda failure: not failure[0]) if fields]
 
 
 def _first_failure(torchrun_output: str) -> dict[str, str]:
