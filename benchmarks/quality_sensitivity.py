@@ -15,7 +15,7 @@ Two tables, over SNP candidates with exactly two supporting reads at a depth of 
    The demo's simulator makes each base wrong with exactly the probability its own quality states, with
    per-read and per-base quality noise, so the base's quality is the sharper evidence.
 2. **Response** (the test contig's calling examples at the downsampled coverage, the first ``--sites``
-   candidates in position order): het(Q40) - het(Q10), the model's het probability with the two supporting
+   candidates in the examples' order): het(Q40) - het(Q10), the model's het probability with the two supporting
    reads' quality pixels set to Q40 minus with them set to Q10, over three scopes: the candidate's base only, the
    33 columns around it, the whole read. A model that weighs the evidence as the simulator made it moves most
    with the base.
@@ -23,7 +23,9 @@ Two tables, over SNP candidates with exactly two supporting reads at a depth of 
 from __future__ import annotations
 
 import argparse
+from itertools import islice
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -123,19 +125,22 @@ def logistic_fit(features: np.ndarray, outcome: np.ndarray, iterations: int = 50
     return coefficients, np.sqrt(np.diag(np.linalg.inv(information)))
 
 
+def candidate_images(examples: ExampleSet, channels: Channels) -> Iterator[np.ndarray]:
+    """The two-read SNP candidates' images, in the examples' order."""
+    for shard in examples.iter_shards():
+        for index in two_read_snp_candidates(shard.images, shard.meta["ref"], shard.meta["alt"], channels):
+            yield shard.images[index]
+
+
 def response_table(model: torch.nn.Module, examples: ExampleSet, sites: int) -> dict[str, np.ndarray]:
     """het(Q40) - het(Q10) per scope for the first ``sites`` two-read SNP candidates."""
     moves: dict[str, list[float]] = {scope: [] for scope in SCOPES}
     channels = Channels(examples)
-    for shard in examples.iter_shards():
-        for index in two_read_snp_candidates(shard.images, shard.meta["ref"], shard.meta["alt"], channels):
-            image = shard.images[index]
-            for scope, half in SCOPES.items():
-                pair = np.stack([with_quality(image, 10, half, channels), with_quality(image, 40, half, channels)])
-                low, high = predict(model, pair)[:, HET]
-                moves[scope].append(float(high - low))
-            if len(moves["base"]) >= sites:
-                return {scope: np.array(values) for scope, values in moves.items()}
+    for image in islice(candidate_images(examples, channels), sites):
+        for scope, half in SCOPES.items():
+            pair = np.stack([with_quality(image, 10, half, channels), with_quality(image, 40, half, channels)])
+            low, high = predict(model, pair)[:, HET]
+            moves[scope].append(float(high - low))
     return {scope: np.array(values) for scope, values in moves.items()}
 
 
