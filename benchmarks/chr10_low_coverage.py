@@ -159,6 +159,20 @@ chr10's 50 % F1 does not follow: seeds 2024, 3, 5, 11 SNP +0.0004, -0.0027 [-0.0
 +0.0006, -0.0131 [-0.0247, -0.0011], -0.0174 [-0.0265, -0.0067], -0.0116 [-0.0251, +0.0031]. Not adopted. chr1's 50 %
 SNP F1 moved by +0.0014, +0.0030, +0.0004 and -0.0010 (with seed 2024 0.9845, bcftools ALL +0.0009 [-0.0026,
 +0.0046]); taking it for chr1 would fit the test contig.
+Why the bases' quality stays unread: Adam moves every weight at about the same rate, and the per-read branch's first
+convolution gives a read's quality around the candidate 33 taps per channel against the base's one, so the read-level
+proxy wins. Training with each read's quality outside the candidate's column shifted by one random offset per read (sd
+about 5 Phred) did not redirect it: chr10 50 % -0.0031 [-0.0059, -0.0008] / -0.0148 [-0.0276, -0.0021], base response
++0.008, window +0.059 (it read quality less altogether). A 1x1 path from the candidate's column into the per-read
+branch's first layer, zero-initialised and multiplied by 33 so that its reach per step matches the window's, did:
+base response +0.118, window +0.159; but F1 did not follow (chr10 50 % -0.0008 / -0.0105, chr1 -0.0006 / -0.0118).
+Both together (support pool + centre gain) read the base (response +0.506, window +0.584; het 0.42 at bases of Q25-30,
+labelled 0.52) and fit the tune examples best of all (seeds 2024, 3, 5, 11: tune loss 0.1318, 0.1307, 0.1315, 0.1321;
+accuracy 0.9674, 0.9664, 0.9648, 0.9638). On chr10, seeds 2024, 3, 5, 11: full SNP -0.0004, -0.0008, -0.0008,
+-0.0008, full INDEL +0.0039, +0.0040, +0.0022, +0.0201 [+0.0078, +0.0346]; 50 % SNP +0.0027 [-0.0000, +0.0064],
+-0.0008, -0.0031, -0.0000, 50 % INDEL -0.0033, -0.0073, -0.0113 [-0.0214, -0.0018], -0.0030. Lower at 50 % INDEL with
+every seed, where the question lives: not adopted. chr1, the same seeds, 50 % SNP +0.0018, +0.0024, +0.0033, -0.0016
+(seed 2024: 0.9849, bcftools ALL +0.0012 [-0.0025, +0.0047]), 50 % INDEL +0.0021, -0.0080, +0.0048, -0.0031.
 """
 from __future__ import annotations
 
