@@ -128,7 +128,8 @@ training sites (the demo's and the seed-7 genome's training examples together, 8
 +0.0004 / -0.0018, chr1 +0.0002 / +0.0101, 7 hom-alt SNPs still called het at 50 %: more data of the same kind does
 not close the SNP gap; no weight decay (``config.weight_decay=0``) chr10 -0.0020 [-0.0038, 0.0000] / -0.0021, chr1
 +0.0000 / -0.0018; the per-read branch given base quality times read-supports-variant and times
-base-differs-from-reference as two more inputs (code not kept) chr10 -0.0012 / +0.0027, chr1 -0.0004 / +0.0008. ``--likelihood`` adds a yardstick (:func:`likelihood_snp_calls`: the simulator's own
+base-differs-from-reference as two more inputs (code not kept) chr10 -0.0012 / +0.0027, chr1 -0.0004 / +0.0008.
+``--likelihood`` adds a yardstick (:func:`likelihood_snp_calls`: the simulator's own
 substitution model, priors fitted to the judged contig's truth). At 50 % it beats both callers: SNP F1 demo chr1
 0.9885 [0.9854, 0.9913] (bcftools ALL +0.0049 [+0.0015, +0.0084], fraction_copies -0.0054 [-0.0100, -0.0014]),
 seed-7 chr1 0.9864 (model -0.0048 [-0.0076, -0.0018]), demo chr10 0.9895 (model -0.0028 [-0.0057, +0.0007]); at
@@ -538,10 +539,10 @@ def model_name(variant: str, model: str, train_seed: int | None = None) -> str:
 def run_variant(variant: str, threads: int, model: str = "train", profile: str = "demo",
                 contig: str | None = None, train_threads: int | None = None,
                 train_seed: int | None = None) -> dict[str, dict[str, object]]:
-    """Call the contig (default: the tune contig) at both coverages with the variant's examples and benchmark the calls and bcftools'. The
-    model: ``train`` trains (or reuses) the variant's own original model as chapter 3 does; ``book`` calls
-    with the book's original model (``models/original``, trained by chapter 3 on the engine before issue
-    16), which measures a change of the calling examples alone."""
+    """Call the contig (default: the tune contig) at both coverages with the variant's examples and benchmark the
+    calls and bcftools'. The model: ``train`` trains (or reuses) the variant's own original model as chapter 3 does;
+    ``book`` calls with the book's original model (``models/original``, trained by chapter 3 on the engine before
+    issue 16), which measures a change of the calling examples alone."""
     book = Layout(profile)
     tune = ContigLayout(profile, variant=calling_variant(variant), contig=contig)
     contig_bams(book, tune)
