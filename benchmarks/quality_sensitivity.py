@@ -54,20 +54,25 @@ class Channels:
         self.quality, self.support = names.index("base_quality"), names.index("read_supports_variant")
 
 
+def reads_at_candidate(images: np.ndarray, channels: Channels) -> tuple[np.ndarray, np.ndarray]:
+    """Masks [N, read rows] of the reads drawn at the candidate's column and of those supporting its allele."""
+    centre = images[:, REFERENCE_ROWS:, images.shape[2] // 2, :]
+    present = centre.any(axis=2)
+    return present, present & (centre[:, :, channels.support] == SUPPORTS)
+
+
 def two_read_snp_candidates(images: np.ndarray, refs, alts, channels: Channels, min_depth: int = 6,
                             max_depth: int = 12) -> np.ndarray:
     """Indices of SNP candidates with exactly two reads supporting the alt at the centre column."""
-    centre = images[:, REFERENCE_ROWS:, images.shape[2] // 2, :]
-    present = centre.any(axis=2)
-    supports = present & (centre[:, :, channels.support] == SUPPORTS)
+    present, supports = reads_at_candidate(images, channels)
     depth = present.sum(axis=1)
     snp = np.array([len(r) == 1 and len(a) == 1 for r, a in zip(refs, alts)], dtype=bool)
     return np.flatnonzero(snp & (supports.sum(axis=1) == 2) & (depth >= min_depth) & (depth <= max_depth))
 
 
 def supporting_rows(image: np.ndarray, channels: Channels) -> np.ndarray:
-    centre = image[REFERENCE_ROWS:, image.shape[1] // 2, :]
-    return np.flatnonzero(centre.any(axis=1) & (centre[:, channels.support] == SUPPORTS)) + REFERENCE_ROWS
+    """Image rows of the reads supporting the candidate's allele."""
+    return np.flatnonzero(reads_at_candidate(image[None], channels)[1][0]) + REFERENCE_ROWS
 
 
 def phred_of_pixels(pixels: np.ndarray) -> float:
@@ -137,9 +142,10 @@ def response_table(model: torch.nn.Module, examples: ExampleSet, sites: int) -> 
     moves: dict[str, list[float]] = {scope: [] for scope in SCOPES}
     channels = Channels(examples)
     for image in islice(candidate_images(examples, channels), sites):
-        for scope, half in SCOPES.items():
-            pair = np.stack([with_quality(image, 10, half, channels), with_quality(image, 40, half, channels)])
-            low, high = predict(model, pair)[:, HET]
+        # one batch per candidate: (Q10, Q40) for each scope in turn
+        variants = [with_quality(image, phred, half, channels) for half in SCOPES.values() for phred in (10, 40)]
+        het = predict(model, np.stack(variants))[:, HET].reshape(len(SCOPES), 2)
+        for scope, (low, high) in zip(SCOPES, het):
             moves[scope].append(float(high - low))
     return {scope: np.array(values) for scope, values in moves.items()}
 
