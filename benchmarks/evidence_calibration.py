@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from quality_sensitivity import Channels, phred_of_pixels, reads_at_candidate
-from lowcov.checkpoints import load_checkpoint
+from quality_sensitivity import Channels, phred_of_pixels, probed_model, reads_at_candidate
 from lowcov.layout import Layout
 from lowcov.model import CLASS_NAMES, REFERENCE_ROWS, predict
 from lowcov.shards import ExampleSet
@@ -125,8 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     layout = Layout(args.profile)
-    checkpoint = args.checkpoint or layout.model_dir("original") / "checkpoints" / "best.pt"
-    model = load_checkpoint(checkpoint).model.eval()
+    checkpoint, model = probed_model(layout, args.checkpoint)
     sets = args.examples or [layout.examples_dir("dna.train"), layout.examples_dir("dna.tune")]
     print(f"model {checkpoint}")
     pd.set_option("display.width", 200)

@@ -150,6 +150,12 @@ def response_table(model: torch.nn.Module, examples: ExampleSet, sites: int) -> 
     return {scope: np.array(values) for scope, values in moves.items()}
 
 
+def probed_model(layout: Layout, checkpoint: Path | None) -> tuple[Path, torch.nn.Module]:
+    """``checkpoint`` (default: the profile's original model, chapter 3) and its model, in eval mode."""
+    path = checkpoint or layout.model_dir("original") / "checkpoints" / "best.pt"
+    return path, load_checkpoint(path).model.eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="demo")
@@ -165,8 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     layout = Layout(args.profile)
-    checkpoint = args.checkpoint or layout.model_dir("original") / "checkpoints" / "best.pt"
-    model = load_checkpoint(checkpoint).model.eval()
+    checkpoint, model = probed_model(layout, args.checkpoint)
     train = ExampleSet.open(args.train_examples or layout.examples_dir("dna.train"))
     calling = ExampleSet.open(args.calling_examples or layout.examples_dir("calling.downsampled"))
     print(f"model {checkpoint}")
