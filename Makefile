@@ -23,8 +23,9 @@ data: venv
 book: venv
 	$(BIN)/python -m lowcov.book --profile $(PROFILE)
 
+## pytest-xdist: one worker per core, at most four (each worker imports torch and TensorFlow)
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses=auto --maxprocesses=4
 
 benchmarks: venv
 	$(BIN)/python benchmarks/benchmark_coverage.py

@@ -189,8 +189,15 @@ depth 8-11: labelled 1.00, model 0.91). The training examples show the same gaps
 labelled 0.98-1.00, model 0.83-0.88), so it is a failure to fit, not a difference between contigs. One reason the
 count is coarse: the classifier sees the per-read branch's features summed over the reads and divided by the image's
 95 read rows (beside their mean over the reads present, which carries the share, not the count), so one more
-supporting read moves them by 1/95 of its own features. Dividing the sum by 8 instead (a small change, not yet run:
-this session's CPU built the book) is the next experiment.
+supporting read moves them by 1/95 of its own features. Dividing the sum by 8 instead (run below, with the narrower
+blocks) did not help.
+Every figure above is of the network with residual blocks 64 channels wide. The blocks are 32 wide since the book ran
+96 minutes on a CPU without bfloat16 (lowcov.model.CompactNet says why). fraction_copies, the book's seed, float32,
+chr10, 32-wide minus 64-wide F1 paired over blocks: full SNP -0.0008 [-0.0019, 0.0000], INDEL -0.0062 [-0.0148,
++0.0032]; 50 % SNP +0.0031 [+0.0004, +0.0071] (0.9883, bcftools ALL +0.0036 [+0.0013, +0.0057]), INDEL -0.0015
+[-0.0171, +0.0130] (0.9167, bcftools PASS +0.0100 [-0.0048, +0.0306]); tune loss 0.1432 against 0.1414; training 422 s
+against 869. The 32-wide network with the per-read sum divided by 8: 50 % SNP 0.9863, INDEL 0.9102 (minus the 64-wide
++0.0012, -0.0080), full SNP -0.0008, INDEL -0.0079: not adopted.
 """
 from __future__ import annotations
 

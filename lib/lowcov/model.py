@@ -4,7 +4,7 @@ Two architectures, both three-class softmax over the candidate allele's genotype
 (0 hom-ref, 1 het, 2 hom-alt):
 
 ``compact`` (default)
-    A small residual CNN sized to train at >= 300 examples/s on a 2-core CPU with DeepVariant's
+    A small residual CNN sized to train at >= 300 examples/s on a 2-core CPU in float32 with DeepVariant's
     default geometry (100 rows x 221 columns x 7 channels); see ``benchmarks/benchmark_train.py``.
     Strided early convolutions shrink the image quickly (the genotype signal is per read -- does it
     support the allele -- and around the centre column, so a coarse map still carries it), batch norm, residual blocks,
@@ -213,7 +213,7 @@ class CompactNet(PileupClassifier):
     Layout for 100x221 input: a 4x4 stride-4 "patch" stem (-> 25x55, each output sees a 4-read x
     4-column tile), a stride-2 3x3 convolution (-> 13x28), two residual blocks, global average pooling;
     beside them :class:`CandidateReads` over the 33 columns around the candidate; dropout and a linear
-    layer. About 0.18 M parameters and ~66 M multiply-adds per example forward.
+    layer. About 61 k parameters and ~23 M multiply-adds per example forward (8 channels).
 
     Why this shape: on a 2-core CPU the cost is dominated by convolutions and the memory traffic of
     batch norm/ReLU on large early feature maps, so the image is shrunk 16x in area in the very first
@@ -224,13 +224,24 @@ class CompactNet(PileupClassifier):
     added; a 3x3 stride-2 stem with residual blocks at 25x56 was 3-5x slower. With it (2 threads, idle):
     ~380 training examples/s in float32 and ~570 in bfloat16 on a CPU with AVX512-BF16 (batch 64), and
     ~850 examples/s calling (batch 128, reading the shards included); the branch itself costs a few
-    per cent.
+    per cent. Those figures are of residual blocks 64 channels wide (0.18 M parameters, ~67 M
+    multiply-adds).
+
+    The blocks are 32 wide since a CPU without bfloat16 (AMD EPYC at 2.4 GHz, AVX2 only) ran the demo book
+    in 96 minutes, over its budget: there the 3x3 convolutions of the blocks already ran near the cores'
+    float32 peak (~128 GFLOP/s forward), so only fewer multiply-adds could help. On that CPU (2 threads,
+    batch 256, 100x221x8) 32-wide blocks train at 401 examples/s against 162 (infer 871 against 673), and
+    chapter 3's training took 422 s against 869. On the tune contig chr10 (chapter 3's recipe and seed,
+    ``benchmarks/chr10_low_coverage.py``) the narrower network's F1 minus the wider one's, paired over
+    100-kb blocks: at 50 % SNP +0.0031 [+0.0004, +0.0071], INDEL -0.0015 [-0.0171, +0.0130]; at full
+    coverage SNP -0.0008 [-0.0019, 0.0000], INDEL -0.0062 [-0.0148, +0.0032]. One training seed each:
+    the seed alone moves these figures by as much (the methods page).
     """
 
     architecture = "compact"
 
     def __init__(self, height: int, width: int, channels: Sequence[str], dropout: float,
-                 stem_width: int = 32, block_width: int = 64, num_blocks: int = 2) -> None:
+                 stem_width: int = 32, block_width: int = 32, num_blocks: int = 2) -> None:
         super().__init__(height, width, channels, dropout)
         layers: list[nn.Module] = [
             conv_bn_relu(len(self.channels), stem_width, 4, stride=4, padding=0),
