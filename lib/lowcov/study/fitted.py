@@ -6,8 +6,10 @@ they were used are the record of how each value was chosen (the notes of the iss
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
+from ..model import CompactNet
 from ..pileup import DEFAULT_CHANNELS, WGS_CHANNELS
 from ..realigner import RealignerConfig
 from ..simulate import DemoConfig
@@ -63,6 +65,14 @@ def fitted_settings(config: DemoConfig | None = None) -> list[FittedSetting]:
         FittedSetting("model.CompactNet (the per-read branch)", "compact",
                       "the same chr10 comparison", "kept after the chr10 comparison: with it, bfloat16 and more epochs "
                       "chr10 INDEL F1 at full coverage rose from 0.9028 to 0.9066 (DEMO_ORIGINAL_OVERRIDES' comment)"),
+        FittedSetting("model.CompactNet block_width",
+                      f"{inspect.signature(CompactNet).parameters['block_width'].default} channels",
+                      "time: the book within CI's 90 minutes on a 2-core CPU without bfloat16 (64 wide took 96 "
+                      "minutes there); F1 on chr10 not to fall beyond noise",
+                      "halved from 64 (training 401 against 162 examples/s there); chr10, one training seed, paired "
+                      "F1 change at 50 % SNP +0.0031 [+0.0004, +0.0071], INDEL -0.0015 [-0.0171, +0.0130], at full "
+                      "coverage SNP -0.0008 [-0.0019, 0.0000], INDEL -0.0062 [-0.0148, +0.0032]; chr1 was not looked "
+                      "at before it was kept"),
         FittedSetting("realigner.RealignerConfig.min_haplotype_reads", f"{RealignerConfig().min_haplotype_reads}",
                       "INDEL F1 at 50 % on chr10 against the realigner without pruning (issue 16)",
                       "DeepVariant's dbg_min_edge_weight; kept after chr10 (+0.0066 [-0.0057, +0.0202], one training "
