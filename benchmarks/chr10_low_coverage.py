@@ -198,6 +198,10 @@ chr10, 32-wide minus 64-wide F1 paired over blocks: full SNP -0.0008 [-0.0019, 0
 [-0.0171, +0.0130] (0.9167, bcftools PASS +0.0100 [-0.0048, +0.0306]); tune loss 0.1432 against 0.1414; training 422 s
 against 869. The 32-wide network with the per-read sum divided by 8: 50 % SNP 0.9863, INDEL 0.9102 (minus the 64-wide
 +0.0012, -0.0080), full SNP -0.0008, INDEL -0.0079: not adopted.
+chr1, looked at after the width was chosen (--contig chr1 --train-seed 3, 5; seed 2024 from chapter 3's build), 32-wide,
+float32, seeds 2024, 3, 5: 50 % SNP 0.9817, 0.9827, 0.9827 (bcftools ALL 0.9836; seed 3 -0.0009 [-0.0042, +0.0025]),
+50 % INDEL 0.9142, 0.9093, 0.9154 (PASS 0.9045), full SNP 0.9988, 0.9994, 0.9994 (ALL 0.9988), full INDEL 0.9636,
+0.9521, 0.9574 (PASS 0.9116).
 """
 from __future__ import annotations
 
