@@ -289,7 +289,7 @@ def test_the_fitted_settings_read_their_values_from_the_code():
     assert original_model.DEMO_ORIGINAL_OVERRIDES[0] in table.loc["study.original_model.DEMO_ORIGINAL_OVERRIDES", "value"]
     assert table.loc["pileup.DEFAULT_CHANNELS (beyond DeepVariant's WGS channels)", "value"] == "homopolymer_weighted"
     assert table.loc["realigner.RealignerConfig.min_haplotype_reads", "value"] == "2"
-    assert table.loc["model.CompactNet block_width", "value"] == "32 channels"
+    assert table.loc["model.COMPACT_BLOCK_WIDTH", "value"] == "32 channels"
     assert (table.target.str.len() > 0).all() and (table.how.str.len() > 0).all()
 
 

@@ -6,10 +6,9 @@ they were used are the record of how each value was chosen (the notes of the iss
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
-from ..model import CompactNet
+from ..model import COMPACT_BLOCK_WIDTH
 from ..pileup import DEFAULT_CHANNELS, WGS_CHANNELS
 from ..realigner import RealignerConfig
 from ..simulate import DemoConfig
@@ -65,8 +64,8 @@ def fitted_settings(config: DemoConfig | None = None) -> list[FittedSetting]:
         FittedSetting("model.CompactNet (the per-read branch)", "compact",
                       "the same chr10 comparison", "kept after the chr10 comparison: with it, bfloat16 and more epochs "
                       "chr10 INDEL F1 at full coverage rose from 0.9028 to 0.9066 (DEMO_ORIGINAL_OVERRIDES' comment)"),
-        FittedSetting("model.CompactNet block_width",
-                      f"{inspect.signature(CompactNet).parameters['block_width'].default} channels",
+        FittedSetting("model.COMPACT_BLOCK_WIDTH",
+                      f"{COMPACT_BLOCK_WIDTH} channels",
                       "time: the book within CI's 90 minutes on a 2-core CPU without bfloat16 (64 wide took 96 "
                       "minutes there); F1 on chr10 not to fall beyond noise",
                       "halved from 64 (training 401 against 162 examples/s there); chr10, one training seed, paired "
