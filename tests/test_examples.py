@@ -60,12 +60,17 @@ def test_examples_are_deterministic_and_reused(tmp_path, diploid_sample):
     config = ExamplesConfig(mode="training", threads=2, region_size=5000, examples_per_shard=2, seed=7)
     args = (diploid_sample["bam"], diploid_sample["fasta"])
     kwargs = dict(truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    one_worker = replace(config, threads=1)
     a = make_examples(*args, tmp_path / "a", ["chr1"], config, **kwargs).load()
-    b = make_examples(*args, tmp_path / "b", ["chr1"], config, **kwargs).load()
+    b = make_examples(*args, tmp_path / "b", ["chr1"], one_worker, **kwargs).load()
     assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
     mtime = (tmp_path / "a" / "example_info.json").stat().st_mtime_ns
     make_examples(*args, tmp_path / "a", ["chr1"], config, **kwargs)
+    # the number of workers is not part of the set's identity: the same bytes, so a re-run reuses them
+    make_examples(*args, tmp_path / "a", ["chr1"], one_worker, **kwargs)
     assert (tmp_path / "a" / "example_info.json").stat().st_mtime_ns == mtime
+    make_examples(*args, tmp_path / "a", ["chr1"], replace(one_worker, seed=8), **kwargs)
+    assert (tmp_path / "a" / "example_info.json").stat().st_mtime_ns != mtime  # another seed: made again
 
 
 def test_examples_are_made_again_when_the_code_that_labels_them_changes(tmp_path, diploid_sample, monkeypatch):

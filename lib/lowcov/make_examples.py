@@ -83,6 +83,10 @@ class IndelEmphasis:
         return self.copies
 
 
+#: ExamplesConfig fields that say how the examples are made, not what they are: left out of a set's identity
+EXECUTION_SETTINGS = ("threads",)
+
+
 @dataclass(frozen=True)
 class ExamplesConfig:
     mode: str = "training"
@@ -428,8 +432,10 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
             raise InputError(f"truth VCF {truth_vcf} has none of the contigs {', '.join(absent)} "
                              f"(it has {', '.join(sorted(truth_contigs)[:8])}); check 'chr' naming")
 
-    # the code that draws and labels the examples is part of the set's identity, as its inputs are
-    params = {"config": asdict(config), "regions": [str(r) for r in wanted],
+    # the code that draws and labels the examples is part of the set's identity, as its inputs are; how many
+    # workers made them is not (the same bytes on any number)
+    params = {"config": {key: value for key, value in asdict(config).items() if key not in EXECUTION_SETTINGS},
+              "regions": [str(r) for r in wanted],
               "inputs": [fingerprint(p) for p in (bam, truth_vcf, confident_bed) if p is not None],
               "code": code_digest(__name__)}
     info_path = out_dir / "example_info.json"
