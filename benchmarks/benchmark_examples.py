@@ -11,9 +11,25 @@ import resource
 import tempfile
 import time
 
+from lowcov import executor
 from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.layout import Layout
 from lowcov.realigner import RealignerConfig
+
+
+def _own_peak_rss_mb() -> float:
+    """This process's peak resident memory (MB; Linux reports ru_maxrss in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_peak_rss_mb(workers: int) -> list[float]:
+    """Each make_examples worker's peak resident memory (MB), asked of the workers themselves: the Dask
+    worker processes stay alive after the stage (the process keeps its cluster), so the operating system's
+    account of finished children would not hold them. Empty when the regions ran in this process."""
+    client = executor.client_for(None, threads=workers)
+    if client is None:
+        return []
+    return sorted(client.run(_own_peak_rss_mb).values())
 
 
 def main() -> None:
@@ -43,9 +59,10 @@ def main() -> None:
           f"= {n / busy:.0f} examples/s per busy core; the rest is process start-up and the seeded shuffle")
     print(f"class counts: {info['class_counts']}; labels the haplotype labeller changed from the allele "
           f"lookup: {info['label_changes'] or 'none'}")
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak RSS: main {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
-          f"largest worker {children:.0f} MB")
+    workers = worker_peak_rss_mb(args.workers)
+    where = (f"workers {', '.join(f'{mb:.0f}' for mb in workers)} MB" if workers
+             else "the regions ran in the main process")
+    print(f"peak RSS: main {_own_peak_rss_mb():.0f} MB, {where}")
 
 
 if __name__ == "__main__":

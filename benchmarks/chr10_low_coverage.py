@@ -210,6 +210,17 @@ training time) fits the tune examples better with both seeds tried (tune loss 0.
 0.1437) but its calls do not follow: seed 2024 SNP +0.0004 / +0.0000, INDEL +0.0020 / +0.0043; seed 3 SNP +0.0004 /
 +0.0043 [+0.0016, +0.0076], INDEL -0.0076 / -0.0097 [-0.0192, -0.0016] (lower at 50 % INDEL, where the question
 lives).
+The 32-wide network on the seed-7 genome's chr1 (``--profile benchmarks/profiles/demo_seed7.yaml --contig chr1``,
+fraction_copies trained on that genome, float32), seeds 2024 and 3, full / 50 % F1 with the paired change against
+bcftools: SNP 0.9984 / 0.9810 and 0.9984 / 0.9816 against ALL 0.9984 / 0.9794 (full -0.0000 [-0.0016, +0.0014] and
+-0.0000: level; 50 % +0.0016 [-0.0031, +0.0069], +0.0022), INDEL 0.9505 / 0.8941 and 0.9496 / 0.9066 against PASS
+0.8916 / 0.9003 (50 % -0.0062 [-0.0272, +0.0156], +0.0063 [-0.0148, +0.0270]). The 64-wide network had given 0.9534 /
+0.9101 with seed 2024. Seed 2024's 50 % INDEL misses there: 45 insertions (28 hom-alt, 11 longer than 15 bp, 60 % with
+a soft-clipped read within 10 bp) and 24 deletions; recall 0.8727 against bcftools' 0.9004, precision 0.9165 against
+0.9002. On demo chr1 at 50 % the book's 32-wide model (seed 2024) against bcftools, SNP sites in the confident
+regions: hets missed 50 (bcftools 63), hets called hom-alt 11 (8), hom-alt sites called het 4 (0), calls where no SNP
+is 12 (3), 10 of them at QUAL 3-6 (the model's SNP calls at QUAL 3-6 are right 15 times in 25, so dropping them would
+lower F1).
 """
 from __future__ import annotations
 
