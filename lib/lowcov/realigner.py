@@ -47,9 +47,11 @@ kept), so the rest of make_examples reads it as it reads the mapper's. Realigned
 alternate haplotype's allele are reported as carrying it, also when they end inside an insertion (their CIGAR
 then ends in ``I``).
 
-Cost (issue 16, on a shared 2-core machine, CPU time of one worker on chr2:1-400,000): ~0.9-1.0 s for
-~800 examples with and without realignment, i.e. within the measurement's noise (well under 0.5 ms per
-example); make_examples stays far above 200 examples/s per core.
+Cost (``benchmarks/benchmark_examples.py --region chr2 [--no-realign]``, one worker on an idle 2-core machine,
+training mode, measured again after pruning and the homopolymer channel): 9.0 s of worker time for 2,366
+examples with realignment, 7.6 s for 2,340 without, about 0.6 ms per example; 262 against 306 examples/s per
+busy core inside the worker, 145 against 164 end to end (process start-up, the compiled kernels' load and the
+seeded shuffle are the rest).
 """
 from __future__ import annotations
 
