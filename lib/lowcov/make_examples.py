@@ -84,7 +84,8 @@ class IndelEmphasis:
 
 
 #: ExamplesConfig fields that say how the examples are made, not what they are: left out of a set's identity
-EXECUTION_SETTINGS = ("threads",)
+#: (as lowcov.train.EXECUTION_KEYS are out of a training run's)
+EXECUTION_KEYS = frozenset({"threads"})
 
 
 @dataclass(frozen=True)
@@ -434,7 +435,7 @@ def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir:
 
     # the code that draws and labels the examples is part of the set's identity, as its inputs are; how many
     # workers made them is not (the same bytes on any number)
-    params = {"config": {key: value for key, value in asdict(config).items() if key not in EXECUTION_SETTINGS},
+    params = {"config": {key: value for key, value in asdict(config).items() if key not in EXECUTION_KEYS},
               "regions": [str(r) for r in wanted],
               "inputs": [fingerprint(p) for p in (bam, truth_vcf, confident_bed) if p is not None],
               "code": code_digest(__name__)}
