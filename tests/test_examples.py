@@ -91,6 +91,20 @@ def test_examples_are_made_again_when_the_code_that_labels_them_changes(tmp_path
     assert info.stat().st_mtime_ns != mtime
 
 
+def test_the_shuffle_moves_each_training_image_unchanged(tmp_path, diploid_sample):
+    # the shuffle reorders deflated pieces: every shuffled image must be the one drawn in genomic order
+    args = (diploid_sample["bam"], diploid_sample["fasta"])
+    kwargs = dict(truth_vcf=diploid_sample["truth"], confident_bed=diploid_sample["bed"])
+    shuffled = make_examples(*args, tmp_path / "t", ["chr1"],
+                             ExamplesConfig(mode="training", threads=1, region_size=5000, examples_per_shard=2),
+                             **kwargs).load()
+    in_order = make_examples(*args, tmp_path / "c", ["chr1"], ExamplesConfig(mode="calling", threads=1), **kwargs).load()
+    at = {(int(p), a): i for i, (p, a) in enumerate(zip(in_order.meta["position"], in_order.meta["alt"]))}
+    for image, position, alt in zip(shuffled.images, shuffled.meta["position"], shuffled.meta["alt"]):
+        assert np.array_equal(image, in_order.images[at[int(position), alt]])
+    assert len(shuffled) == 4 and shuffled.meta["position"].tolist() != sorted(shuffled.meta["position"].tolist())
+
+
 def test_confident_regions_restrict_training_examples(tmp_path, diploid_sample):
     bed = tmp_path / "narrow.bed"
     bed.write_text("chr1\t4000\t9000\n")

@@ -52,7 +52,7 @@ from .labeler import TruthRecords, label_partition
 from .pileup import DEFAULT_CHANNELS, NOT_SUPPORTS, OTHER_ALT_SUPPORTS, PileupConfig, draw, parse_channel_list
 from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
-from .shards import ExampleSet, read_shard, shard_name, write_info, write_shard
+from .shards import ExampleSet, PackedImages, PackedShard, shard_name, write_info, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,9 @@ def _run_region(task) -> dict:
     rng = np.random.default_rng([config.seed, zlib.crc32(region.contig.encode()), region.start,
                                  int(fraction * 1000)] + ([replicate] if replicate else []))
     confident = RegionSet.from_bed(confident_bed, "CONF") if confident_bed else None
-    images, labels, meta = [], [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
+    # images are deflated as they are drawn: a region keeps pieces, about a thirtieth of the pileups' size
+    pieces, crcs, shape = [], [], None
+    labels, meta = [], {k: [] for k in ("contig", "position", "ref", "alt", "alt_count", "depth")}
     label_changes: Counter = Counter()
     start_time = time.perf_counter()
     n_candidates = 0
@@ -313,21 +315,25 @@ def _run_region(task) -> dict:
                 if change:
                     label_changes[change] += 1
                 extra = emphasis.copies_of(cand.is_indel, label, fraction) if emphasis else 0
+                piece, crc = PackedImages.deflate(image)
+                shape = image.shape
                 for _ in range(1 + extra):
-                    images.append(image)
+                    pieces.append(piece)
+                    crcs.append(crc)
                     labels.append(label)
                     for name, value in (("contig", cand.contig), ("position", cand.pos), ("ref", cand.ref),
                                         ("alt", cand.alt), ("alt_count", cand.alt_count), ("depth", cand.depth)):
                         meta[name].append(value)
-    if images:
-        shape = images[0].shape
-        write_shard(part_path, np.stack(images), np.array(labels, np.int8),
-                    {k: np.array(v) for k, v in meta.items()})
-    else:
-        shape = None
+    if pieces:
+        part = PackedShard(PackedImages.from_pieces(shape, pieces, crcs), np.array(labels, np.int8),
+                           {k: np.array(v) for k, v in meta.items()})
+        if config.mode == "training":  # split and gathered by the shuffle, still deflated
+            part.write(part_path)
+        else:  # kept in order: the part is a shard
+            write_shard(part_path, part.images, part.labels, part.meta)
     counts = np.bincount(np.array([l for l in labels if l >= 0], dtype=np.int64), minlength=3).tolist()
     return {"region": str(region), "read_fraction": fraction, "replicate": replicate,
-            "part": str(part_path) if images else None, "n_examples": len(images),
+            "part": str(part_path) if pieces else None, "n_examples": len(pieces),
             "n_candidates": n_candidates, "class_counts": counts, "shape": shape,
             "label_changes": dict(label_changes),
             "labels_sha256": hashlib.sha256(np.array(labels, np.int8).tobytes()).hexdigest(),
@@ -348,24 +354,21 @@ def _load_kernels(task) -> None:
 
 def _split_part(task) -> None:
     part, index, n_shards, seed, bucket_dir = task
-    shard = read_shard(part)
+    shard = PackedShard.read(part)
     target = np.random.default_rng([seed, index]).integers(0, n_shards, len(shard))
     for s in np.unique(target):
-        pick = np.flatnonzero(target == s)
-        write_shard(bucket_dir / f"{s:05d}-{index:05d}.npz", shard.images[pick], shard.labels[pick],
-                    {k: v[pick] for k, v in shard.meta.items()})
+        shard.take(np.flatnonzero(target == s)).write(bucket_dir / f"{s:05d}-{index:05d}.npz")
 
 
 def _gather_shard(task) -> int:
     s, n_shards, seed, bucket_dir, path = task
-    pieces = [read_shard(p) for p in sorted(bucket_dir.glob(f"{s:05d}-*.npz"))]
-    if not pieces:
+    buckets = [PackedShard.read(p) for p in sorted(bucket_dir.glob(f"{s:05d}-*.npz"))]
+    if not buckets:
         return 0
-    order = np.random.default_rng([seed, n_shards, s]).permutation(sum(len(p) for p in pieces))
-    meta = {k: np.concatenate([p.meta[k] for p in pieces])[order] for k in pieces[0].meta}
-    write_shard(path, np.concatenate([p.images for p in pieces])[order],
-                np.concatenate([p.labels for p in pieces])[order], meta)
-    return len(order)
+    shard = PackedShard.concatenate(buckets)
+    shard = shard.take(np.random.default_rng([seed, n_shards, s]).permutation(len(shard)))
+    write_shard(path, shard.images, shard.labels, shard.meta)
+    return len(shard)
 
 
 def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_shard: int, seed: int,
@@ -374,7 +377,8 @@ def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_sh
 
     Two passes keep memory to a part plus an output shard per worker: first every part (path, number
     of examples) is split into per-shard buckets on disk, then each output shard gathers and permutes
-    its buckets. Each part and each shard draws from its own seeded generator, so the result does not
+    its buckets. Both passes move the images as the deflated pieces the workers wrote (PackedShard), so no
+    pileup is inflated or deflated again; the shuffled shards hold the same arrays as if they had been. Each part and each shard draws from its own seeded generator, so the result does not
     depend on the number of workers or on the order they finish in. ``shards_on``: :func:`run_shards`'s
     scheduler and threads.
     """

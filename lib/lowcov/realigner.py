@@ -50,8 +50,9 @@ then ends in ``I``).
 Cost (``benchmarks/benchmark_examples.py --region chr2 [--no-realign]``, one worker on an idle 2-core machine,
 training mode, measured again after pruning and the homopolymer channel): 9.0 s of worker time for 2,366
 examples with realignment, 7.6 s for 2,340 without, about 0.6 ms per example; 262 against 306 examples/s per
-busy core inside the worker, 145 against 164 end to end (process start-up, the compiled kernels' load and the
-seeded shuffle are the rest).
+busy core inside the worker. End to end, once the shuffle moved deflated pieces (lowcov.shards.PackedImages),
+198 against 251 examples/s (12.0 s against 9.3 s; the code digest, the compiled kernels' load and the shuffle
+are the rest of the time).
 """
 from __future__ import annotations
 

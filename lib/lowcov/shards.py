@@ -35,55 +35,171 @@ def shard_name(index: int, total: int) -> str:
     return f"shard-{index:05d}-of-{total:05d}.npz"
 
 
-def write_shard(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray,
+def write_shard(path: str | os.PathLike, images: "np.ndarray | PackedImages", labels: np.ndarray,
                 meta: Mapping[str, Sequence]) -> Path:
-    images = np.ascontiguousarray(images, dtype=np.uint8)
+    """A shard of ``images`` ([N, H, W, C] uint8, or :class:`PackedImages`, whose pieces become the images
+    member as they are), one label each and per-example metadata arrays."""
+    if not isinstance(images, PackedImages):
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        if images.ndim != 4:
+            raise ValueError(f"images must be [N, H, W, C]; got shape {images.shape}")
     labels = np.asarray(labels, dtype=np.int8)
-    if images.ndim != 4 or len(images) != len(labels):
-        raise ValueError(f"images must be [N, H, W, C] with one label each; got {images.shape} and {labels.shape}")
-    arrays = {"images": images, "labels": labels}
+    if len(images) != len(labels):
+        raise ValueError(f"images must have one label each; got {len(images)} images and {len(labels)} labels")
+    members = {"images": images.member() if isinstance(images, PackedImages) else images, "labels": labels}
     for name, values in meta.items():
         values = np.asarray(values)
         if len(values) != len(labels):
             raise ValueError(f"metadata {name} has {len(values)} entries for {len(labels)} examples")
-        arrays[f"meta_{name}"] = values
+        members[f"meta_{name}"] = values
     path = Path(path)
     with atomic_output(path) as tmp:
-        write_npz(tmp, arrays)
+        write_npz(tmp, members)
     return path
 
 
 _LOCAL, _CENTRAL, _END = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
 _DOS_DATE = 33  # 1980-01-01: a fixed timestamp keeps shards byte-identical across runs
+_FINAL_EMPTY_BLOCK = b"\x03\x00"  # a last, empty fixed-Huffman deflate block: ends a stream of flushed pieces
+_ZIP32_LIMIT = 0xFFFFFFFF
 
 
-def write_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+@dataclass(frozen=True)
+class DeflatedMember:
+    """An ``.npy`` member already deflated (raw deflate): its chunks in order, inflated size and CRC-32."""
+
+    chunks: Sequence[bytes | memoryview]
+    raw_size: int
+    crc: int
+
+    @property
+    def packed_size(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
+
+    def inflate(self) -> np.ndarray:
+        return np.lib.format.read_array(io.BytesIO(isal_zlib.decompress(b"".join(self.chunks), -15)),
+                                        allow_pickle=False)
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """The ``.npy`` header ``np.save`` writes for a C-ordered array of ``shape`` and ``dtype``."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                               "fortran_order": False, "shape": tuple(shape)})
+    return out.getvalue()
+
+
+def _flushed_piece(compressor, data) -> bytes:
+    """``data`` deflated and flushed to a byte boundary without ending the stream, so pieces concatenate."""
+    return compressor.compress(data) + compressor.flush(isal_zlib.Z_SYNC_FLUSH)
+
+
+def deflate_array(array: np.ndarray) -> DeflatedMember:
+    """``array`` as a deflated ``.npy`` member, streamed from its buffer without copying it."""
+    array = np.ascontiguousarray(array)
+    header = _npy_header(array.shape, array.dtype)
+    body = memoryview(array.reshape(-1).view(np.uint8))
+    compressor = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15)
+    chunks = [compressor.compress(header), compressor.compress(body), compressor.flush()]
+    return DeflatedMember(chunks, len(header) + body.nbytes, isal_zlib.crc32(body, isal_zlib.crc32(header)))
+
+
+@dataclass(frozen=True)
+class PackedImages:
+    """Pileup images deflated one by one: each a raw-deflate piece flushed to a byte boundary, so the pieces of
+    any selection, in any order, concatenate into one valid deflate stream. A shuffle moves and reorders
+    examples as pieces (about a thirtieth of their size) instead of inflating and deflating them again, and a
+    shard's images member is the pieces themselves (:meth:`member`).
+
+    ``data``: the pieces back to back (uint8); ``offsets``: where each starts, and the end ([N + 1]);
+    ``crcs``: each image's CRC-32 (uint32), combined into the member's; ``shape``: one image's (H, W, C)."""
+
+    shape: tuple[int, int, int]
+    data: np.ndarray
+    offsets: np.ndarray
+    crcs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.crcs)
+
+    @staticmethod
+    def deflate(image: np.ndarray) -> tuple[bytes, int]:
+        """One image's piece and CRC-32."""
+        body = memoryview(np.ascontiguousarray(image, dtype=np.uint8).reshape(-1))
+        return _flushed_piece(isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15), body), isal_zlib.crc32(body)
+
+    @classmethod
+    def from_pieces(cls, shape: Sequence[int], pieces: Sequence[bytes], crcs: Sequence[int]) -> "PackedImages":
+        offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in pieces], out=offsets[1:])
+        return cls(tuple(int(n) for n in shape), np.frombuffer(b"".join(pieces), dtype=np.uint8),
+                   offsets, np.asarray(crcs, dtype=np.uint32))
+
+    @classmethod
+    def pack(cls, images: np.ndarray) -> "PackedImages":
+        pieces, crcs = zip(*(cls.deflate(image) for image in images)) if len(images) else ((), ())
+        return cls.from_pieces(images.shape[1:], pieces, crcs)
+
+    def pieces(self) -> list[memoryview]:
+        view = memoryview(self.data)
+        return [view[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())]
+
+    def take(self, indices: Sequence[int]) -> "PackedImages":
+        """The images at ``indices``, in that order."""
+        pieces = self.pieces()
+        return PackedImages.from_pieces(self.shape, [pieces[i] for i in indices], self.crcs[np.asarray(indices,
+                                                                                                      dtype=np.int64)])
+
+    @staticmethod
+    def concatenate(packs: Sequence["PackedImages"]) -> "PackedImages":
+        if len({p.shape for p in packs}) > 1:
+            raise ValueError(f"images of different shapes cannot share a shard: {sorted({p.shape for p in packs})}")
+        return PackedImages.from_pieces(packs[0].shape, [piece for p in packs for piece in p.pieces()],
+                                        np.concatenate([p.crcs for p in packs]))
+
+    def member(self) -> DeflatedMember:
+        """The ``.npy`` member of the [N, H, W, C] images: a deflated header, the pieces, a final empty block."""
+        image_size = int(np.prod(self.shape))
+        header = _npy_header((len(self), *self.shape), np.uint8)
+        crc = isal_zlib.crc32(header)
+        for piece_crc in self.crcs.tolist():
+            crc = isal_zlib.crc32_combine(crc, piece_crc, image_size)
+        chunks = [_flushed_piece(isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15), header),
+                  memoryview(self.data), _FINAL_EMPTY_BLOCK]
+        return DeflatedMember(chunks, len(header) + len(self) * image_size, crc)
+
+    def unpack(self) -> np.ndarray:
+        return self.member().inflate()
+
+
+def write_npz(path: str | os.PathLike, members: Mapping[str, "np.ndarray | DeflatedMember"]) -> None:
     """An ``.npz`` (zip of ``.npy`` members, deflated) that ``np.load`` reads, compressed with ISA-L.
 
     Pileups are mostly zeros; ISA-L's fastest level deflates them smaller than zlib's level 1 in a
-    sixth of the time, which makes compression no longer the cost of writing examples. Members too large
-    for a plain zip (4 GiB) go through :mod:`zipfile` with zip64.
+    sixth of the time, which makes compression no longer the cost of writing examples. A member may come
+    already deflated (:class:`DeflatedMember`). Archives too large for a plain zip (4 GiB) go through
+    :mod:`zipfile` with zip64.
     """
-    payloads = []
-    for name, array in arrays.items():
-        raw = io.BytesIO()
-        np.lib.format.write_array(raw, np.asanyarray(array), allow_pickle=False)
-        payloads.append((f"{name}.npy".encode(), raw.getbuffer()))
-    if any(len(data) >= 0xFFFFFFFF for _, data in payloads) or sum(len(d) for _, d in payloads) >= 0xFFFFFFFF:
+    raw_size = sum(m.raw_size if isinstance(m, DeflatedMember) else np.asanyarray(m).nbytes for m in members.values())
+    if raw_size >= _ZIP32_LIMIT:  # deflated sizes could pass a zip's 32-bit fields too: let zipfile write zip64
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-            for name, data in payloads:
-                with archive.open(name.decode(), "w", force_zip64=True) as member:
-                    member.write(data)
+            for name, member in members.items():
+                array = member.inflate() if isinstance(member, DeflatedMember) else np.asanyarray(member)
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, array, allow_pickle=False)
         return
     central = []
     with open(path, "wb") as handle:
-        for name, data in payloads:
-            packed = isal_zlib.compress(data, 1, -15)
-            fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, _DOS_DATE, isal_zlib.crc32(data), len(packed), len(data))
+        for name, value in members.items():
+            member = value if isinstance(value, DeflatedMember) else deflate_array(np.asanyarray(value))
+            encoded = f"{name}.npy".encode()
+            fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, _DOS_DATE, member.crc, member.packed_size,
+                                 member.raw_size)
             central.append(_CENTRAL + struct.pack("<H", 20) + fields
-                           + struct.pack("<HHHHHII", len(name), 0, 0, 0, 0, 0, handle.tell()) + name)
-            handle.write(_LOCAL + fields + struct.pack("<HH", len(name), 0) + name)
-            handle.write(packed)
+                           + struct.pack("<HHHHHII", len(encoded), 0, 0, 0, 0, 0, handle.tell()) + encoded)
+            handle.write(_LOCAL + fields + struct.pack("<HH", len(encoded), 0) + encoded)
+            for chunk in member.chunks:
+                handle.write(chunk)
         directory_start = handle.tell()
         handle.write(b"".join(central))
         handle.write(_END + struct.pack("<HHHHIIH", 0, 0, len(central), len(central),
@@ -140,6 +256,51 @@ def read_shard(path: str | os.PathLike) -> Shard:
         return Shard(data["images"], data["labels"], meta)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(f"cannot read example shard {path}: {exc}") from exc
+
+
+@dataclass
+class PackedShard:
+    """A shard whose images stay deflated one by one (:class:`PackedImages`): what make_examples' workers
+    write and its shuffle splits and gathers, before the shuffled shards are written (:func:`write_shard`)."""
+
+    images: PackedImages
+    labels: np.ndarray
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, indices: Sequence[int]) -> "PackedShard":
+        indices = np.asarray(indices, dtype=np.int64)
+        return PackedShard(self.images.take(indices), self.labels[indices],
+                           {k: v[indices] for k, v in self.meta.items()})
+
+    @staticmethod
+    def concatenate(shards: Sequence["PackedShard"]) -> "PackedShard":
+        return PackedShard(PackedImages.concatenate([s.images for s in shards]),
+                           np.concatenate([s.labels for s in shards]),
+                           {k: np.concatenate([s.meta[k] for s in shards]) for k in shards[0].meta})
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """As an archive of the pieces and their index (not a shard ``read_shard`` reads)."""
+        images = self.images
+        members = {"pieces": images.data, "piece_offsets": images.offsets, "piece_crcs": images.crcs,
+                   "image_shape": np.asarray(images.shape, dtype=np.int64), "labels": self.labels}
+        members.update({f"meta_{k}": np.asarray(v) for k, v in self.meta.items()})
+        path = Path(path)
+        with atomic_output(path) as tmp:
+            write_npz(tmp, members)
+        return path
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "PackedShard":
+        try:
+            data = read_npz(path)
+            images = PackedImages(tuple(data["image_shape"].tolist()), data["pieces"], data["piece_offsets"],
+                                  data["piece_crcs"])
+            return cls(images, data["labels"], {k.removeprefix("meta_"): data[k] for k in data if k.startswith("meta_")})
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise InputError(f"cannot read packed example part {path}: {exc}") from exc
 
 
 def write_info(directory: str | os.PathLike, info: Mapping) -> Path:
