@@ -66,3 +66,9 @@ def test_packed_images_with_a_wrong_crc_make_a_shard_that_fails_its_check(tmp_pa
     path = write_shard(tmp_path / "bad.npz", damaged, np.zeros(3), {})
     with pytest.raises(InputError, match="bad.npz"):
         read_shard(path)
+
+
+def test_metadata_of_python_objects_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="Python objects"):
+        write_shard(tmp_path / "o.npz", np.zeros((1, 2, 2, 1), np.uint8), [0], {"ref": np.array([None], dtype=object)})
+    assert not (tmp_path / "o.npz").exists()

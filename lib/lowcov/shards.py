@@ -97,6 +97,8 @@ def _flushed_piece(compressor, data) -> bytes:
 def deflate_array(array: np.ndarray) -> DeflatedMember:
     """``array`` as a deflated ``.npy`` member, streamed from its buffer without copying it."""
     array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise ValueError(f"an array of Python objects ({array.dtype}) cannot be stored in a shard")
     header = _npy_header(array.shape, array.dtype)
     body = memoryview(array.reshape(-1).view(np.uint8))
     compressor = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15)
