@@ -378,9 +378,9 @@ def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_sh
     Two passes keep memory to a part plus an output shard per worker: first every part (path, number
     of examples) is split into per-shard buckets on disk, then each output shard gathers and permutes
     its buckets. Both passes move the images as the deflated pieces the workers wrote (PackedShard), so no
-    pileup is inflated or deflated again; the shuffled shards hold the same arrays as if they had been. Each part and each shard draws from its own seeded generator, so the result does not
-    depend on the number of workers or on the order they finish in. ``shards_on``: :func:`run_shards`'s
-    scheduler and threads.
+    pileup is inflated or deflated again; the shuffled shards hold the same arrays as if they had been. Each
+    part and each shard draws from its own seeded generator, so the result does not depend on the number of
+    workers or on the order they finish in. ``shards_on``: :func:`run_shards`'s scheduler and threads.
     """
     total = sum(n for _, n in parts)
     n_shards = max(1, -(-total // examples_per_shard))

@@ -147,10 +147,10 @@ class PackedImages:
         return [view[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())]
 
     def take(self, indices: Sequence[int]) -> "PackedImages":
-        """The images at ``indices``, in that order."""
-        pieces = self.pieces()
-        return PackedImages.from_pieces(self.shape, [pieces[i] for i in indices], self.crcs[np.asarray(indices,
-                                                                                                      dtype=np.int64)])
+        """The images at ``indices``, in that order (the cost grows with the images taken, not with all)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        view, starts, ends = memoryview(self.data), self.offsets[indices].tolist(), self.offsets[indices + 1].tolist()
+        return PackedImages.from_pieces(self.shape, [view[a:b] for a, b in zip(starts, ends)], self.crcs[indices])
 
     @staticmethod
     def concatenate(packs: Sequence["PackedImages"]) -> "PackedImages":
