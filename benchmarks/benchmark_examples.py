@@ -13,12 +13,12 @@ shuffle moved each image as its own deflated piece instead of inflating and defl
 again (lowcov.shards.PackedImages; the shuffled shards hold the same arrays, checked shard by shard):
 
     workload                                  before                       after
-    --book-training-set, 2 workers            128.8 s, 177 /s per worker   78.8 s, 290 /s per worker
-      (45,720 examples)                       worker peak RSS 1.53 GB      0.62 GB
+    --book-training-set, 2 workers            128.8 s, 177 /s per worker   78.8-87.5 s, 261-290 /s per worker
+      (45,720 examples)                       worker peak RSS 1.53 GB      0.61-0.63 GB (three runs)
     --region chr2, 1 worker (2,366 examples)  17.9 s, 132 /s               12.0 s, 197-198 /s
     --region chr2, 1 worker, --no-realign     14.2 s, 164 /s (stop 19)     9.3 s, 251 /s
 
-Inside the workers the book's training set ran at 282 and then 349 examples/s per busy core (a region keeps
+Inside the workers the book's training set ran at 282 and then 316-349 examples/s per busy core (a region keeps
 deflated pieces instead of its raw pileups and a stacked copy of them). On one contig with one worker the
 fixed costs (the code digest ~0.6 s, the compiled kernels' load ~1 s, the shuffle) keep the rate just under 200.
 """
