@@ -8,7 +8,8 @@ import pytest
 
 from lowcov import cli
 from lowcov.call_variants import call_variants
-from lowcov.make_examples import ExamplesConfig, Region, make_examples, subtract_regions
+from lowcov.genome_regions import Region, subtract_regions
+from lowcov.make_examples import ExamplesConfig, make_examples
 from lowcov.pileup import WGS_CHANNELS
 from lowcov.batchnorm import weights_digest
 from lowcov.shards import ExampleSet

@@ -52,7 +52,9 @@ from .labeler import TruthRecords, label_partition
 from .pileup import DEFAULT_CHANNELS, NOT_SUPPORTS, OTHER_ALT_SUPPORTS, PileupConfig, draw, parse_channel_list
 from .realigner import RealignerConfig, realign
 from .reads import CODE_OF_BYTE, ReadFilter, lay_out, name_ranks, overlapping, sample_reads
+from .genome_regions import Region, parse_region, region_list, split_regions, subtract_regions
 from .shards import ExampleSet, PackedImages, PackedShard, shard_name, write_info, write_shard
+from .shuffle_examples import shuffle_parts
 
 log = logging.getLogger(__name__)
 
@@ -126,35 +128,6 @@ class ExamplesConfig:
             raise ValueError(f"read_fractions must be in (0, 1], got {self.read_fractions}")
         if self.read_fractions.count(1.0) > 1:
             raise ValueError("read_fractions lists 1.0 more than once: every copy would hold the same reads")
-
-
-@dataclass(frozen=True)
-class Region:
-    contig: str
-    start: int
-    end: int
-
-    def __str__(self) -> str:
-        return f"{self.contig}:{self.start + 1}-{self.end}"
-
-
-def parse_region(text: str, lengths: dict[str, int]) -> Region:
-    """``chr1`` or ``chr1:1,001-2,000`` (1-based, inclusive) -> Region."""
-    contig, _, span = text.replace(",", "").partition(":")
-    if contig not in lengths:
-        raise InputError(f"region {text}: contig {contig} is not in the reference "
-                         f"(it has {', '.join(list(lengths)[:8])})")
-    if not span:
-        return Region(contig, 0, lengths[contig])
-    first, _, last = span.partition("-")
-    start, end = int(first) - 1, min(int(last) if last else lengths[contig], lengths[contig])
-    if not 0 <= start < end:
-        raise InputError(f"region {text} is empty")
-    return Region(contig, start, end)
-
-
-def split_regions(regions: Sequence[Region], size: int) -> list[Region]:
-    return [Region(r.contig, s, min(s + size, r.end)) for r in regions for s in range(r.start, r.end, size)]
 
 
 def truth_genotypes(truth_vcf: str | os.PathLike, fetch, region: Region, margin: int = 200
@@ -352,55 +325,6 @@ def _load_kernels(task) -> None:
                                 np.random.default_rng(0), IndelNormaliser(fasta.fetch, region.contig))
 
 
-def _split_part(task) -> None:
-    part, index, n_shards, seed, bucket_dir = task
-    shard = PackedShard.read(part)
-    target = np.random.default_rng([seed, index]).integers(0, n_shards, len(shard))
-    for s in np.unique(target):
-        shard.take(np.flatnonzero(target == s)).write(bucket_dir / f"{s:05d}-{index:05d}.npz")
-
-
-def _gather_shard(task) -> int:
-    s, n_shards, seed, bucket_dir, path = task
-    buckets = [PackedShard.read(p) for p in sorted(bucket_dir.glob(f"{s:05d}-*.npz"))]
-    if not buckets:
-        return 0
-    shard = PackedShard.concatenate(buckets)
-    shard = shard.take(np.random.default_rng([seed, n_shards, s]).permutation(len(shard)))
-    write_shard(path, shard.images, shard.labels, shard.meta)
-    return len(shard)
-
-
-def _shuffle_parts(parts: list[tuple[Path, int]], out_dir: Path, examples_per_shard: int, seed: int,
-                   shards_on: dict) -> list[str]:
-    """Spread examples uniformly at random over output shards, then permute within each shard.
-
-    Two passes keep memory to a part plus an output shard per worker: first every part (path, number
-    of examples) is split into per-shard buckets on disk, then each output shard gathers and permutes
-    its buckets. Both passes move the images as the deflated pieces the workers wrote (PackedShard), so no
-    pileup is inflated or deflated again; the shuffled shards hold the same arrays as if they had been. Each
-    part and each shard draws from its own seeded generator, so the result does not depend on the number of
-    workers or on the order they finish in. ``shards_on``: :func:`run_shards`'s scheduler and threads.
-    """
-    total = sum(n for _, n in parts)
-    n_shards = max(1, -(-total // examples_per_shard))
-    bucket_dir = out_dir / ".buckets"
-    bucket_dir.mkdir(exist_ok=True)
-    splits = [(path, index, n_shards, seed, bucket_dir) for index, (path, _) in enumerate(parts)]
-    run_shards(_split_part, splits, description="shuffle (split)", labels=[p.name for p, _ in parts], **shards_on)
-    names = [shard_name(s, n_shards) for s in range(n_shards)]
-    gathers = [(s, n_shards, seed, bucket_dir, out_dir / names[s]) for s in range(n_shards)]
-    written = run_shards(_gather_shard, gathers, description="shuffle (gather)", labels=names, **shards_on)
-    shutil.rmtree(bucket_dir)
-    kept = [name for name, n in zip(names, written) if n]
-    if len(kept) < n_shards:  # a tiny set can leave a shard empty: number the others without a gap
-        renamed = [shard_name(i, len(kept)) for i in range(len(kept))]
-        for old, new in zip(kept, renamed):
-            os.replace(out_dir / old, out_dir / new)
-        kept = renamed
-    return kept
-
-
 def make_examples(bam: str | os.PathLike, reference: str | os.PathLike, out_dir: str | os.PathLike,
                   regions: Sequence[str], config: ExamplesConfig = ExamplesConfig(),
                   truth_vcf: str | os.PathLike | None = None, confident_bed: str | os.PathLike | None = None,
@@ -491,7 +415,7 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
                          weights=[region.end - region.start for region, *_ in pieces], unit="bp", **shards_on)
     parts = [(Path(r["part"]), r["n_examples"]) for r in results if r["part"]]
     if config.mode == "training":
-        shards = _shuffle_parts(parts, work_dir, config.examples_per_shard, config.seed, shards_on)
+        shards = shuffle_parts(parts, work_dir, config.examples_per_shard, config.seed, shards_on)
     else:
         shards = []
         for i, (part, _) in enumerate(parts):
@@ -523,38 +447,6 @@ def _make_set(bam: Path, reference: Path, wanted: list[Region], config: Examples
 
 
 # -- command line ----------------------------------------------------------------------------------
-
-
-def subtract_regions(regions: Sequence[Region], excluded: Sequence[Region]) -> list[Region]:
-    """``regions`` without the bases of ``excluded`` (DeepVariant's ``--exclude_regions``), in order."""
-    kept = list(regions)
-    for cut in excluded:
-        pieces = []
-        for region in kept:
-            if region.contig != cut.contig or region.end <= cut.start or cut.end <= region.start:
-                pieces.append(region)
-                continue
-            if region.start < cut.start:
-                pieces.append(Region(region.contig, region.start, cut.start))
-            if cut.end < region.end:
-                pieces.append(Region(region.contig, cut.end, region.end))
-        kept = pieces
-    return kept
-
-
-def _region_list(text: str | None, lengths: dict[str, int]) -> list[Region]:
-    """DeepVariant's ``--regions`` syntax: regions (``chr20``, ``chr20:10,000-20,000``) and BED files,
-    separated by spaces (the case study quotes them twice: ``"'chr1 chr2'"``)."""
-    from .benchmark.regions import RegionSet
-
-    regions = []
-    for token in (text or "").replace("'", " ").replace('"', " ").split():
-        if token.endswith((".bed", ".bed.gz")):
-            bed = RegionSet.from_bed(token, "BED")
-            regions += [Region(contig, int(s), int(e)) for contig in bed.contigs for s, e in zip(*bed.intervals(contig))]
-        else:
-            regions.append(parse_region(token, lengths))
-    return regions
 
 
 def _cli_config(args, channels: tuple[str, ...]) -> ExamplesConfig:
@@ -621,8 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     try:
         lengths = fasta_contigs(require_fasta(args.ref))
-        wanted = _region_list(args.regions, lengths) or [Region(c, 0, n) for c, n in lengths.items()]
-        wanted = subtract_regions(wanted, _region_list(args.exclude_regions, lengths))
+        wanted = region_list(args.regions, lengths) or [Region(c, 0, n) for c, n in lengths.items()]
+        wanted = subtract_regions(wanted, region_list(args.exclude_regions, lengths))
         if not wanted:
             raise InputError("--exclude_regions leaves nothing of --regions to make examples from")
         try:
