@@ -54,7 +54,7 @@ def test_packed_images_reordered_make_the_shard_the_arrays_would(tmp_path):
         assert np.array_equal(data["images"], images[order])
         assert data["labels"].tolist() == labels[order].tolist() and data["meta_ref"].tolist() == meta["ref"][order].tolist()
     assert np.array_equal(read_shard(path).images, images[order])
-    assert np.array_equal(moved.images.unpack(), images[order])
+    assert np.array_equal(moved.images.member().inflate(), images[order])
 
 
 def test_packed_images_with_a_wrong_crc_make_a_shard_that_fails_its_check(tmp_path):

@@ -142,22 +142,21 @@ class PackedImages:
         pieces, crcs = zip(*(cls.deflate(image) for image in images)) if len(images) else ((), ())
         return cls.from_pieces(images.shape[1:], pieces, crcs)
 
-    def pieces(self) -> list[memoryview]:
-        view = memoryview(self.data)
-        return [view[a:b] for a, b in zip(self.offsets[:-1].tolist(), self.offsets[1:].tolist())]
-
     def take(self, indices: Sequence[int]) -> "PackedImages":
         """The images at ``indices``, in that order (the cost grows with the images taken, not with all)."""
         indices = np.asarray(indices, dtype=np.int64)
-        view, starts, ends = memoryview(self.data), self.offsets[indices].tolist(), self.offsets[indices + 1].tolist()
-        return PackedImages.from_pieces(self.shape, [view[a:b] for a, b in zip(starts, ends)], self.crcs[indices])
+        view = memoryview(self.data)
+        pieces = [view[a:b] for a, b in zip(self.offsets[indices].tolist(), self.offsets[indices + 1].tolist())]
+        return PackedImages.from_pieces(self.shape, pieces, self.crcs[indices])
 
     @staticmethod
     def concatenate(packs: Sequence["PackedImages"]) -> "PackedImages":
         if len({p.shape for p in packs}) > 1:
             raise ValueError(f"images of different shapes cannot share a shard: {sorted({p.shape for p in packs})}")
-        return PackedImages.from_pieces(packs[0].shape, [piece for p in packs for piece in p.pieces()],
-                                        np.concatenate([p.crcs for p in packs]))
+        starts = np.cumsum([0] + [len(p.data) for p in packs])
+        offsets = np.concatenate([p.offsets[:-1] + start for p, start in zip(packs, starts)] + [starts[-1:]])
+        return PackedImages(packs[0].shape, np.concatenate([p.data for p in packs]), offsets.astype(np.int64),
+                            np.concatenate([p.crcs for p in packs]))
 
     def member(self) -> DeflatedMember:
         """The ``.npy`` member of the [N, H, W, C] images: a deflated header, the pieces, a final empty block."""
@@ -169,9 +168,6 @@ class PackedImages:
         chunks = [_flushed_piece(isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15), header),
                   memoryview(self.data), _FINAL_EMPTY_BLOCK]
         return DeflatedMember(chunks, len(header) + len(self) * image_size, crc)
-
-    def unpack(self) -> np.ndarray:
-        return self.member().inflate()
 
 
 def write_npz(path: str | os.PathLike, members: Mapping[str, "np.ndarray | DeflatedMember"]) -> None:
